@@ -142,10 +142,13 @@ class ActionSpace:
         unknown = action.keys - set(self.keys)
         if unknown:
             raise ValueError(
-                f"unknown key name(s) {sorted(unknown)} for action space {self.name!r}; known: {list(self.keys)}"
+                f"unknown key name(s) {sorted(unknown)} for action space {self.name!r}; "
+                f"known: {list(self.keys)}"
             )
         if self.camera is None and action.camera != (0.0, 0.0):
-            raise ValueError(f"action space {self.name!r} has no camera, but the action turns it by {action.camera}")
+            raise ValueError(
+                f"action space {self.name!r} has no camera, but the action turns it by {action.camera}"
+            )
         keys = set(action.keys)
         for a, b in self.exclusive_pairs:
             if a in keys and b in keys:
@@ -178,7 +181,7 @@ class ActionSpace:
         k = len(self.keys)
         actions = []
         for row in values:
-            keys = frozenset(key for key, v in zip(self.keys, row[:k]) if v > threshold)
+            keys = frozenset(key for key, v in zip(self.keys, row[:k], strict=True) if v > threshold)
             camera = (0.0, 0.0)
             if self.camera is not None:
                 cam = self.camera
@@ -199,6 +202,8 @@ class ActionSpace:
 
     @classmethod
     def from_dict(cls, data: dict) -> ActionSpace:
+        if not isinstance(data, dict):
+            raise ValueError(f"not an action space description: a {type(data).__name__}, not a JSON object")
         try:
             camera = data.get("camera")
             return cls(
