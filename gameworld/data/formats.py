@@ -60,6 +60,8 @@ def detect_format(path: str | Path) -> tuple[str, Path]:
             return "gf-minecraft", metadata
     if mp4.is_file() and jsonl.is_file():
         if _first_line_is_native(jsonl):
+            if marker.is_file():
+                return "native", marker  # a damaged .json: its reader says what is wrong
             raise EpisodeError(marker, "missing: an unfinished native episode (its .json is written last)")
         return "vpt", jsonl
     raise EpisodeError(path, "no episode here: expected native (.mp4 + .jsonl + .json), VPT (.mp4 + .jsonl), "
