@@ -94,6 +94,12 @@ class VoxelWorld:
         return self.render()
 
     def step(self, action: Action) -> tuple[np.ndarray, dict]:
+        """One tick under `action`, then the new frame and the info of the new state."""
+        info = self.advance(action)
+        return self.render(), info
+
+    def advance(self, action: Action) -> dict:
+        """One tick under `action` without drawing a frame (for planning passes); returns the info."""
         if self.store is None:
             raise RuntimeError("VoxelWorld.step() called before reset()")
         if not isinstance(action, Action):
@@ -125,7 +131,7 @@ class VoxelWorld:
         self.store.recenter(self.body.x, self.body.z)
         self._target = self._raycast()
         self.tick += 1
-        return self.render(), self.info()
+        return self.info()
 
     def render(self) -> np.ndarray:
         """The current view, `np.uint8 [height, width, 3]` (a new array)."""
