@@ -199,3 +199,11 @@ def test_seeking_reads_the_same_frames_as_decoding_in_order(tmp_path, make_frame
     np.testing.assert_array_equal(episode.read_frames(0, 9), frames[3:12])
     with pytest.raises(IndexError, match=r"frames \[5, 10\) outside an episode of 9"):
         episode.read_frames(5, 10)
+
+
+def test_meta_and_extras_must_be_json_data(tmp_path, make_frames):
+    with pytest.raises(ValueError, match="meta and extras must be JSON data"):
+        write_episode(tmp_path / "ep", make_frames(2), sample_actions(2), meta={"when": object()})
+    with pytest.raises(ValueError, match="meta and extras must be JSON data"):
+        write_episode(tmp_path / "ep", make_frames(2), sample_actions(2), extras=[{}, {"pose": {1, 2}}])
+    assert not list(tmp_path.iterdir())

@@ -7,6 +7,10 @@ read it, and any per-frame extras (such as the voxel game's exact `pose`):
     {"keys": ["attack", "forward"], "camera": [0.0, 1.5],
      "keyboard": {"keys": ["key.keyboard.w"]}, "mouse": {"dx": 10.0, "dy": 0.0, "buttons": [0]},
      "pose": {"x": 1.5, "y": 64.0, "z": -3.25, "yaw": 90.0, "pitch": 0.0}}
+
+Line t holds a[t], the input that produced frame t (DESIGN.md's time convention), whereas line t
+of a VPT contractor file is the input given after frame t: VPT tools read native actions one
+frame late.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from gameworld.actions import ActionSpace
 from gameworld.data.episode import Episode
@@ -66,6 +67,8 @@ class ClipDataset(Dataset):
             runs = self.shards.runs()
         else:
             paths = find_episodes(source) if isinstance(source, (str, Path)) else source
+            quiet = rank != 0 or len(paths) < 100
+            paths = tqdm(paths, desc="opening episodes", unit="episode", disable=quiet)
             self.episodes = [e if isinstance(e, Episode) else open_episode(e) for e in paths]
             self.space = self._episode_space(space)
             runs = [(0, len(episode)) for episode in self.episodes]

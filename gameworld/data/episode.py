@@ -160,10 +160,13 @@ def write_episode(
             space.resolve(action)
         except ValueError as err:
             raise ValueError(f"{mp4}: action {t}: {err}") from err
-    lines = [action_to_line(action, extra) for action, extra in zip(actions, extras, strict=True)]
+    try:
+        json.dumps(meta, default=to_json_value)
+        lines = [action_to_line(action, extra) for action, extra in zip(actions, extras, strict=True)]
+    except TypeError as err:
+        raise ValueError(f"{mp4}: meta and extras must be JSON data ({err})") from err
 
     marker.unlink(missing_ok=True)  # an episode being rewritten is not complete until the end
-    frames = iter(frames) if isinstance(frames, np.ndarray) else frames
     with staged(mp4) as tmp_mp4, staged(jsonl) as tmp_jsonl:
         try:
             info = write_video(tmp_mp4, frames, fps, lossless=lossless)
