@@ -139,8 +139,10 @@ def _decode(container, path: Path, first: int) -> Iterator[tuple[int, av.VideoFr
     index = None
     try:
         for frame in container.decode(stream):
-            if to_index is None or frame.pts is None:
+            if to_index is None:
                 index = 0 if index is None else index + 1
+            elif frame.pts is None:
+                raise EpisodeError(path, f"a frame has no timestamp, so frame {first} cannot be sought")
             else:
                 position = to_index(frame.pts)
                 if index is None and position > first:
