@@ -185,10 +185,12 @@ class ActionSpace:
             camera = (0.0, 0.0)
             if self.camera is not None:
                 cam = self.camera
-                pitch_bin = int(np.argmax(row[k + 2 : k + 2 + cam.n_bins]))
-                yaw_bin = int(np.argmax(row[k + 2 + cam.n_bins :]))
-                centers = mu_law_center(np.array([pitch_bin, yaw_bin]), cam.max_deg, cam.n_bins, cam.mu)
-                camera = (float(centers[0]), float(centers[1]))
+                bin_scores = row[k + 2 :].reshape(2, cam.n_bins)  # [pitch/yaw, n_bins]
+                if bin_scores.any():
+                    degrees = mu_law_center(bin_scores.argmax(axis=1), cam.max_deg, cam.n_bins, cam.mu)
+                else:  # no bins given (a hand-made row): fall back on the continuous value
+                    degrees = row[k : k + 2] * cam.max_deg
+                camera = (float(degrees[0]), float(degrees[1]))
             actions.append(Action(keys, camera))
         return actions
 

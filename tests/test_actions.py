@@ -107,6 +107,14 @@ def test_decode_reads_keys_and_bin_centers():
         space.decode(torch.zeros(3, 45))
 
 
+def test_decode_without_bins_uses_the_continuous_camera():
+    space = ActionSpace.minecraft()
+    row = torch.zeros(1, space.dim)
+    assert space.decode(row) == [Action.null()]
+    row[0, len(MINECRAFT_KEYS) : len(MINECRAFT_KEYS) + 2] = torch.tensor([0.5, -0.25])
+    np.testing.assert_allclose(space.decode(row)[0].camera, (5.0, -2.5))
+
+
 def test_unknown_keys_raise_a_clear_error():
     space = ActionSpace.minecraft()
     with pytest.raises(ValueError, match=r"unknown key name\(s\) \['fly'\].*minecraft"):
