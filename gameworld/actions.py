@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gameworld.atomic import write_text_atomic
+
 MINECRAFT_KEYS: tuple[str, ...] = (
     "forward", "back", "left", "right", "jump", "sneak", "sprint", "attack", "use", "drop",
     "swapHands", "pickItem", "inventory",
@@ -218,7 +220,7 @@ class ActionSpace:
             raise ValueError(f"not an action space description: {err}") from err
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> ActionSpace:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gameworld.actions import ActionSpace
+from gameworld.atomic import staged_directory, write_text_atomic
 
 if TYPE_CHECKING:
     from gameworld.models.dit import NextFrameDiT
@@ -99,13 +99,8 @@ def read_config(model_dir: str | os.PathLike) -> GameWorldConfig:
 
 def write_config(model_dir: str | os.PathLike, config: GameWorldConfig) -> Path:
     """Write `gameworld.json` atomically (temporary name, then rename)."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    target = model_dir / CONFIG_NAME
-    fd, tmp = tempfile.mkstemp(dir=model_dir, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(config.to_json())
-    os.replace(tmp, target)
+    target = Path(model_dir) / CONFIG_NAME
+    write_text_atomic(target, config.to_json())
     return target
 
 
@@ -120,25 +115,17 @@ def save_model_dir(
     Parts another tool added (such as `idm/`) are carried over from the directory being replaced.
     """
     target = Path(model_dir)
-    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    tokenizer.save_pretrained(staging / "tokenizer")
-    world_model.save_pretrained(staging / "world_model")
-    write_config(staging, config)
-    if target.exists():
-        for extra in target.iterdir():
+    with staged_directory(target) as staging:
+        tokenizer.save_pretrained(staging / "tokenizer")
+        world_model.save_pretrained(staging / "world_model")
+        write_config(staging, config)
+        for extra in target.iterdir() if target.exists() else ():
             if (staging / extra.name).exists():
                 continue
             if extra.is_dir():
                 shutil.copytree(extra, staging / extra.name)
             else:
                 shutil.copy2(extra, staging)
-        retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, retired)
-        os.replace(staging, target)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, target)
     return target
 
 

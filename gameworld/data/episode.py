@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from gameworld.actions import Action, ActionSpace
+from gameworld.atomic import staged, write_text_atomic
 from gameworld.data.action_lines import action_to_line, line_to_action, to_json_value
-from gameworld.data.atomic import staged, write_text_atomic
 from gameworld.data.errors import EpisodeError
 from gameworld.data.video import decode_frames, probe_video, write_video
 

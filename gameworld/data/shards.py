@@ -24,8 +24,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from gameworld.atomic import staged
 from gameworld.data.action_lines import to_json_value
-from gameworld.data.atomic import staged
 from gameworld.data.errors import EpisodeError
 
 SHARD_FORMAT = "gameworld.latent_shard"
