@@ -21,15 +21,20 @@ def draw_crosshair(frame: np.ndarray) -> None:
     frame[y0 + thick : cy + arm + 1, x0 : x0 + thick] = 255 - below
 
 
+MIN_SLOT = 5  # below this many pixels per slot the hotbar is left out (frames under ~84 px wide)
+
+
 def hotbar_slot_size(width: int, height: int) -> int:
     """Pixels per hotbar slot: about 11% of the height, as Minecraft's GUI, but at most 60% of the width."""
-    return max(5, min(round(height * 0.11), int(width * 0.6 / 9)))
+    return min(round(height * 0.11), int(width * 0.6 / 9))
 
 
 def draw_hotbar(frame: np.ndarray, atlas: np.ndarray, slots: list[int], selected: int) -> None:
     """Draw the 9-slot hotbar at the bottom centre of `frame` (in place); `slots` are block ids."""
     h, w = frame.shape[:2]
     s = hotbar_slot_size(w, h)
+    if s < MIN_SLOT:
+        return
     x0 = (w - 9 * s) // 2
     y0 = h - s - max(1, s // 8)
     bar = frame[y0 : y0 + s, x0 : x0 + 9 * s]

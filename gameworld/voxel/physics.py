@@ -138,7 +138,11 @@ def step_body(body: Body, grid: np.ndarray, origin: tuple[int, int], yaw_deg: fl
     moved_z = clip_move(grid, ox, oz, *body.box(), 2, dz)
     body.z += moved_z
 
-    body.on_ground = dy < 0 and moved_y != dy
+    if dy == 0.0:  # at rest vertically (just spawned or teleported): on ground if something is right below
+        x0, y0, z0, x1, _, z1 = body.box()
+        body.on_ground = box_collides(grid, ox, oz, x0, y0 - 0.001, z0, x1, y0, z1)
+    else:
+        body.on_ground = dy < 0 and moved_y != dy
     body.collided_horizontally = moved_x != dx or moved_z != dz
     if moved_y != dy:
         body.vy = 0.0

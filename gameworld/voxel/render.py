@@ -146,7 +146,7 @@ def render(
                     break
             if in_water:
                 water_depth += min(t, max_t) - water_in
-            ids[j, i] = block
+            ids[j, i] = WATER if seen_water and not eye_in_water else block  # what the eye sees first
             if block == AIR:
                 if seen_water and (in_water or water_depth > 0):
                     r, g, b = water_r, water_g, water_b

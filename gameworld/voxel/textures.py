@@ -103,12 +103,15 @@ def _sand(rng):
     return _speckled(rng, (219, 206, 160), 0.07, 0.04)
 
 
+def _sandstone_top(rng):
+    return _speckled(rng, (214, 192, 134), 0.04)
+
+
 def _sandstone_side(rng):
-    out = _speckled(rng, (216, 202, 155), 0.05)
-    out[0:2] *= 0.95
-    out[11:13] *= 0.88
-    out[13:] *= 1.03
-    out[4:5] *= 0.93
+    out = _speckled(rng, (212, 190, 130), 0.04)
+    out[0:3] *= 1.05  # smooth cap, then layered bands as in Minecraft's sandstone
+    for row in (5, 9, 13):
+        out[row] *= 0.86
     return np.clip(out, 0, 255)
 
 
@@ -261,7 +264,7 @@ _MAKERS: dict[str, Callable] = {
     "stone": _faces(_stone),
     "cobblestone": _faces(_cobblestone),
     "sand": _faces(_sand),
-    "sandstone": _faces(_sand, _sandstone_side),
+    "sandstone": _faces(_sandstone_top, _sandstone_side),
     "gravel": _faces(_gravel),
     "water": _faces(_water),
     "ice": _faces(_ice),
