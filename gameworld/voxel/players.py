@@ -71,8 +71,8 @@ class PlayerConfig:
     """How often each mode is chosen (relative weights) and how long it lasts (ticks)."""
 
     weights: dict[str, float] = field(default_factory=lambda: {
-        "walk": 0.22, "turn": 0.10, "look": 0.12, "strafe": 0.09, "jump": 0.07, "sneak": 0.05,
-        "mine": 0.10, "build": 0.08, "idle": 0.10, "hotbar": 0.07,
+        "walk": 0.22, "turn": 0.10, "look": 0.14, "strafe": 0.09, "jump": 0.07, "sneak": 0.05,
+        "mine": 0.10, "build": 0.09, "idle": 0.08, "hotbar": 0.08,
     })
     min_ticks: int = 10
     max_ticks: int = 80
@@ -107,6 +107,7 @@ class ScriptedPlayer:
         self.mouse: deque[tuple[float, float]] = deque()
         self.last_pose: dict | None = None
         self.stuck = 0
+        self.slot_order: list[int] = []
 
     # -- mouse ----------------------------------------------------------------------------------
     def _plan_mouse(self, dpitch: float, dyaw: float, ticks: int | None = None) -> None:
@@ -119,11 +120,21 @@ class ScriptedPlayer:
         self.mouse.extend((float(dpitch * w), float(dyaw * w)) for w in weights)
 
     def _random_glance(self, scale: float) -> None:
-        angle = self.rng.uniform(0, 2 * np.pi)
+        """A look in a random direction; half of them along one of the 8 compass directions."""
+        if self.rng.random() < 0.5:
+            angle = self.rng.integers(0, 8) * np.pi / 4
+        else:
+            angle = self.rng.uniform(0, 2 * np.pi)
         size = scale * self.rng.uniform(0.3, 1.0)
         self._plan_mouse(size * math.sin(angle) * 0.6, size * math.cos(angle))
 
     # -- modes ----------------------------------------------------------------------------------
+    def _next_slot_key(self) -> str:
+        """Hotbar slots in a shuffled round, so every slot gets used within nine switches."""
+        if not self.slot_order:
+            self.slot_order = [int(n) for n in self.rng.permutation(np.arange(1, 10))]
+        return f"hotbar.{self.slot_order.pop()}"
+
     def _start_mode(self, pitch: float) -> None:
         names = list(self.config.weights)
         p = np.array([self.config.weights[n] for n in names], dtype=np.float64)
@@ -155,11 +166,11 @@ class ScriptedPlayer:
             self._plan_mouse(rng.uniform(30, 70) - pitch, rng.uniform(-30, 30))
             self.left = len(self.mouse) + int(rng.integers(20, 70))
         elif self.mode == "build":
-            self.keys = {f"hotbar.{int(rng.integers(1, 10))}"}
-            self._plan_mouse(rng.uniform(45, 85) - pitch, rng.uniform(-40, 40))
+            self.keys = {self._next_slot_key()}
+            self._plan_mouse(rng.uniform(35, 65) - pitch, rng.uniform(-40, 40))
             self.left = len(self.mouse) + int(rng.integers(10, 40))
         elif self.mode == "hotbar":
-            self.keys = {f"hotbar.{int(rng.integers(1, 10))}"}
+            self.keys = {self._next_slot_key()}
             self.left = int(rng.integers(2, 8))
 
     def _mode_keys(self, elapsed_mouse: bool) -> set[str]:
@@ -183,8 +194,9 @@ class ScriptedPlayer:
         self.left -= 1
         keys = self._mode_keys(elapsed_mouse=not self.mouse and not first_tick)
         dpitch, dyaw = self.mouse.popleft() if self.mouse else (0.0, 0.0)
-        if self.mode == "walk" and self.rng.random() < 0.15:
-            dyaw += float(self.rng.normal(0.0, 2.0))  # gentle steering
+        if self.mode in ("walk", "strafe", "jump") and self.rng.random() < 0.35:
+            dpitch += float(self.rng.normal(0.0, 0.6))  # gentle steering and hand jitter
+            dyaw += float(self.rng.normal(0.0, 2.0))
         if self.mode == "idle" and self.rng.random() < 0.05:
             dpitch, dyaw = float(self.rng.normal(0, 0.7)), float(self.rng.normal(0, 1.0))
         keys |= self._obstacle_keys(info, pose, keys)
