@@ -187,6 +187,26 @@ def test_water_slows_walking(arena):
     assert world.body.in_water and 0.5 < speed < 0.6 * 4.317
 
 
+def test_ice_keeps_the_top_speed_but_slides(arena):
+    world, x0, z0 = arena
+
+    def slide() -> float:
+        world.teleport(x0 + 0.5, PLATFORM_Y + 1, z0 + 0.5)
+        hold(world, Action.of("forward"), 40)
+        start = world.body.z
+        hold(world, Action.null(), 30)
+        return world.body.z - start
+
+    on_stone = slide()
+    for x in range(x0 - 1, x0 + 2):
+        for z in range(z0 - 2, z0 + STRIP_LENGTH):
+            world.set_block(x, PLATFORM_Y, z, "ice")
+    on_ice = slide()
+    assert 0.1 < on_stone < 0.5 and on_ice > 4 * on_stone
+    world.teleport(x0 + 0.5, PLATFORM_Y + 1, z0 + 0.5)
+    assert steady_speed(world, Action.of("forward")) == pytest.approx(4.317, rel=0.1)
+
+
 def test_camera_turns_with_the_action_and_pitch_is_clamped(arena):
     world, _, _ = arena
     _, info = world.step(Action(camera=(30.0, 100.0)))

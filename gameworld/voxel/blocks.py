@@ -50,6 +50,7 @@ N_BLOCKS = len(BLOCKS)
 
 AIR = BLOCK_IDS["air"]
 WATER = BLOCK_IDS["water"]
+ICE = BLOCK_IDS["ice"]
 
 # Lookup tables for the JIT kernels (index by block id).
 SOLID = np.array([b.solid for b in BLOCKS], dtype=np.bool_)

@@ -2,7 +2,8 @@
 
 Per tick: jump impulse, acceleration from the movement keys, a collision-clipped move (y, then x,
 then z), then gravity and friction. With Minecraft's numbers this gives walking 4.317 blocks/s,
-sprinting 5.612, sneaking 1.295, and a jump apex of 1.252 blocks.
+sprinting 5.612, sneaking 1.295, and a jump apex of 1.252 blocks; on ice (slipperiness 0.98) the
+player keeps about the same top speed but takes long to speed up and to stop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gameworld.voxel.blocks import ICE
 from gameworld.voxel.geometry import box_collides, box_in_water, clip_move
 
 TICKS_PER_SECOND = 20
@@ -23,8 +25,11 @@ GRAVITY = 0.08
 AIR_DRAG = 0.98
 JUMP_VELOCITY = 0.42
 SPRINT_JUMP_BOOST = 0.2
-GROUND_ACCEL = 0.1  # walking speed attribute times Minecraft's 0.216 / slipperiness**3 at slipperiness 0.6
-GROUND_FRICTION = 0.6 * 0.91
+WALK_SPEED = 0.1  # Minecraft's movement speed attribute
+DEFAULT_SLIPPERINESS = 0.6
+ICE_SLIPPERINESS = 0.98
+GROUND_DRAG = 0.91  # ground friction is slipperiness x this
+ACCEL_NORM = (DEFAULT_SLIPPERINESS * GROUND_DRAG) ** 3  # ground acceleration = speed x this / friction**3
 AIR_ACCEL = 0.02
 SPRINT_AIR_ACCEL = 0.026
 AIR_FRICTION = 0.91
@@ -74,6 +79,13 @@ def _in_water(body: Body, grid: np.ndarray, ox: int, oz: int) -> bool:
     return box_in_water(grid, ox, oz, x0 + 0.001, y0 + 0.4, z0 + 0.001, x1 - 0.001, y1 - 0.4, z1 - 0.001)
 
 
+def _slipperiness(body: Body, grid: np.ndarray, ox: int, oz: int) -> float:
+    """Slipperiness of the block under the centre of the feet (ice is slippery, the rest is not)."""
+    x, y, z = int(math.floor(body.x)) - ox, int(math.floor(body.y - 0.5)), int(math.floor(body.z)) - oz
+    inside = 0 <= x < grid.shape[0] and 0 <= z < grid.shape[1] and 0 <= y < grid.shape[2]
+    return ICE_SLIPPERINESS if inside and grid[x, z, y] == ICE else DEFAULT_SLIPPERINESS
+
+
 def _supported(body: Body, grid: np.ndarray, ox: int, oz: int, dx: float, dz: float) -> bool:
     x0, y0, z0, x1, _, z1 = body.box(dx, 0.0, dz)
     return box_collides(grid, ox, oz, x0, y0 - STEP_DOWN_PROBE, z0, x1, y0, z1)
@@ -117,7 +129,8 @@ def step_body(body: Body, grid: np.ndarray, origin: tuple[int, int], yaw_deg: fl
     if body.in_water:
         accel = WATER_ACCEL
     elif body.on_ground:
-        accel = GROUND_ACCEL * (SPRINT_FACTOR if sprinting else 1.0)
+        ground_friction = _slipperiness(body, grid, ox, oz) * GROUND_DRAG
+        accel = WALK_SPEED * ACCEL_NORM / ground_friction**3 * (SPRINT_FACTOR if sprinting else 1.0)
     else:
         accel = SPRINT_AIR_ACCEL if sprinting else AIR_ACCEL
     scale = (SNEAK_FACTOR if move.sneak else 1.0) * INPUT_FACTOR
@@ -160,7 +173,7 @@ def step_body(body: Body, grid: np.ndarray, origin: tuple[int, int], yaw_deg: fl
             body.vy = WATER_EXIT_HOP
     else:
         body.vy = (body.vy - GRAVITY) * AIR_DRAG
-        friction = GROUND_FRICTION if body.on_ground else AIR_FRICTION
+        friction = _slipperiness(body, grid, ox, oz) * GROUND_DRAG if body.on_ground else AIR_FRICTION
         body.vx *= friction
         body.vz *= friction
     for name in ("vx", "vy", "vz"):
