@@ -91,8 +91,9 @@ def test_bad_constructor_arguments_are_named(kwargs, message):
 
 def test_bad_steps_are_rejected_clearly():
     world = VoxelWorld(width=16, height=16)
-    with pytest.raises(RuntimeError, match="before reset"):
-        world.step(Action.null())
+    for call in (lambda: world.step(Action.null()), world.render, world.info, world.pose):
+        with pytest.raises(RuntimeError, match="before reset"):
+            call()
     world.reset()
     with pytest.raises(TypeError, match="expects an Action"):
         world.step({"keys": ["forward"]})

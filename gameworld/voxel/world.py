@@ -100,8 +100,7 @@ class VoxelWorld:
 
     def advance(self, action: Action) -> dict:
         """One tick under `action` without drawing a frame (for planning passes); returns the info."""
-        if self.store is None:
-            raise RuntimeError("VoxelWorld.step() called before reset()")
+        self._require_reset("advance")
         if not isinstance(action, Action):
             raise TypeError(f"VoxelWorld.step expects an Action, not {type(action).__name__}")
         keys = _SPACE.resolve(action).keys
@@ -135,6 +134,7 @@ class VoxelWorld:
 
     def render(self) -> np.ndarray:
         """The current view, `np.uint8 [height, width, 3]` (a new array)."""
+        self._require_reset("render")
         frame = np.empty((self.height, self.width, 3), dtype=np.uint8)
         target = np.array(self._target[:3] if self._target else (0, -1, 0), dtype=np.int64)
         block = self.store.get(*self._target[:3]) if self._target else AIR
@@ -153,6 +153,7 @@ class VoxelWorld:
         return frame
 
     def info(self) -> dict:
+        self._require_reset("info")
         target = None
         if self._target is not None:
             x, y, z, nx, ny, nz = self._target
@@ -170,6 +171,7 @@ class VoxelWorld:
         }
 
     def pose(self) -> dict:
+        self._require_reset("pose")
         b = self.body
         return {"x": b.x, "y": b.y, "z": b.z, "yaw": self.yaw, "pitch": self.pitch}
 
@@ -178,15 +180,18 @@ class VoxelWorld:
         return self._ids.copy()
 
     def block_at(self, x: int, y: int, z: int) -> str:
+        self._require_reset("block_at")
         return BLOCKS[self.store.get(x, y, z)].name
 
     def set_block(self, x: int, y: int, z: int, name: str) -> None:
+        self._require_reset("set_block")
         self.store.set(x, y, z, block_id(name))
 
     def teleport(
         self, x: float, y: float, z: float, yaw: float | None = None, pitch: float | None = None
     ) -> None:
         """Move the player (feet position) and optionally turn the camera; velocity is cleared."""
+        self._require_reset("teleport")
         self.body = Body(float(x), float(y), float(z))
         if yaw is not None:
             self.yaw = float(yaw)
@@ -196,6 +201,10 @@ class VoxelWorld:
         self._target = self._raycast()
 
     # -- internals --------------------------------------------------------------------------------
+    def _require_reset(self, method: str) -> None:
+        if self.store is None:
+            raise RuntimeError(f"VoxelWorld.{method}() called before reset()")
+
     def _look(self) -> tuple[float, float, float]:
         yaw, pitch = math.radians(self.yaw), math.radians(self.pitch)
         return -math.sin(yaw) * math.cos(pitch), -math.sin(pitch), math.cos(yaw) * math.cos(pitch)
