@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gameworld.models.dit import DEFAULT_LATENT, MODEL_SIZES, NextFrameDiT
+from gameworld.models.rope import apply_rope, rope_rotations
 
 TINY = dict(
     in_channels=4,
@@ -206,3 +207,19 @@ def test_bfloat16_forward_stays_close_to_float32():
     low = model.to(torch.bfloat16)(latents, levels, actions).float()
     assert torch.isfinite(low).all()
     assert (low - reference).abs().max() < 0.05 * reference.abs().max()
+
+
+def test_rope_scores_depend_only_on_the_time_distance():
+    g = torch.Generator().manual_seed(5)
+    q, k = torch.randn(1, 1, 6, 16, generator=g), torch.randn(1, 1, 6, 16, generator=g)  # one frame of 2x3
+
+    def scores(query_frame: float, key_frame: float) -> torch.Tensor:
+        rq = rope_rotations(torch.tensor([query_frame]), 2, 3, 16, 10000.0)
+        rk = rope_rotations(torch.tensor([key_frame]), 2, 3, 16, 10000.0)
+        return apply_rope(q, rq) @ apply_rope(k, rk).transpose(-1, -2)  # [1, 1, 6, 6]
+
+    assert torch.allclose(scores(7, 3), scores(4, 0), atol=1e-5)
+    assert torch.allclose(scores(-2, -5), scores(4, 1), atol=1e-5)
+    assert not torch.allclose(scores(7, 3), scores(7, 4), atol=1e-3)
+    rotated = apply_rope(q, rope_rotations(torch.tensor([3.0]), 2, 3, 16, 10000.0))
+    assert torch.allclose(rotated.norm(dim=-1), q.norm(dim=-1), atol=1e-5)  # a rotation keeps lengths

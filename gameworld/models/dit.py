@@ -36,7 +36,7 @@ from gameworld.models.attention import (
     token_mask,
 )
 from gameworld.models.kv_cache import KVCache
-from gameworld.models.rope import apply_rope, rope_angles, split_head_dim
+from gameworld.models.rope import apply_rope, rope_rotations, split_head_dim
 
 MODEL_SIZES: dict[str, dict] = {
     "tiny": dict(hidden_size=256, depth=6, num_heads=4),  # ~7M: the CPU default
@@ -99,8 +99,8 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 class AttentionInputs:
     """Everything the blocks of one forward call share: rotations, mask, and where keys come from."""
 
-    query_rope: tuple[torch.Tensor, torch.Tensor]  # cos, sin [Nq, Dh/2]
-    key_rope: tuple[torch.Tensor, torch.Tensor]  # cos, sin [Nk, Dh/2]
+    query_rope: torch.Tensor  # complex rotations [Nq, Dh/2]
+    key_rope: torch.Tensor  # complex rotations [Nk, Dh/2]
     mask: AttentionMask
     num_sink_copies: int
     sink_tokens: int  # S * L
@@ -124,8 +124,8 @@ class Attention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, N, Dh]
         q, k = self.q_norm(q), self.k_norm(k)
         keys, values = self._gather_keys(k, v, inputs, layer)  # un-rotated [B, H, Nk, Dh]
-        q = apply_rope(q, *inputs.query_rope)
-        keys = apply_rope(keys, *inputs.key_rope)
+        q = apply_rope(q, inputs.query_rope)
+        keys = apply_rope(keys, inputs.key_rope)
         out = attend(q, keys, values, inputs.mask, backend)  # [B, H, N, Dh]
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, -1))
 
@@ -330,17 +330,18 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         x = self.final_linear(modulate(layer_norm(x), shift, scale))  # [B, F, L, C * p * p]
         return self.unpatchify(x)  # [B, F, C, h, w]
 
+    def _rotations(self, frame_positions, device: torch.device) -> torch.Tensor:
+        positions = torch.as_tensor(frame_positions, dtype=torch.float32, device=device)
+        cfg = self.config
+        return rope_rotations(positions, self.grid_height, self.grid_width, self.head_dim, cfg.rope_theta)
+
     def _attention_inputs(
         self, plan: FramePlan, device: torch.device, cache: KVCache | None = None, write_index=None
     ) -> AttentionInputs:
-        as_tensor = lambda values: torch.as_tensor(values, dtype=torch.float32, device=device)  # noqa: E731
-        angles = lambda positions: rope_angles(  # noqa: E731
-            as_tensor(positions), self.grid_height, self.grid_width, self.head_dim, self.config.rope_theta
-        )
         visible = token_mask(plan.visible, self.tokens_per_frame, device) if plan.needs_mask else None
         return AttentionInputs(
-            query_rope=angles(plan.query_positions),
-            key_rope=angles(plan.key_positions),
+            query_rope=self._rotations(plan.query_positions, device),
+            key_rope=self._rotations(plan.key_positions, device),
             mask=AttentionMask(visible),
             num_sink_copies=plan.num_sink_copies,
             sink_tokens=self.config.sink_frames * self.tokens_per_frame,

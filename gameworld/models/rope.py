@@ -1,7 +1,8 @@
 """3D rotary position embedding over (time, height, width), computed in fp32.
 
 The head dimension is split in three parts (time gets about a quarter, height and width share the
-rest); each part rotates pairs `(x[j], x[j + Dh/2])` by `position * theta ** (-2k / part)`. Time
+rest); each part rotates adjacent pairs `(x[2j], x[2j + 1])`, taken as one complex number, by the
+angle `position * theta ** (-2k / part)` (a complex multiply: one pass over the tensor). Time
 positions come per frame from the attention plan (relative to the window, see `attention.py`);
 height and width positions are the token's patch row and column.
 """
@@ -24,10 +25,10 @@ def _inverse_frequencies(size: int, theta: float, device: torch.device) -> torch
     return theta ** (-torch.arange(0, size, 2, device=device, dtype=torch.float32) / size)  # [size / 2]
 
 
-def rope_angles(
+def rope_rotations(
     frame_positions: torch.Tensor, grid_height: int, grid_width: int, head_dim: int, theta: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin [F * L, Dh / 2] for F frames at `frame_positions` [F], L = grid_height * grid_width."""
+) -> torch.Tensor:
+    """Unit complex rotations [F * L, Dh / 2] for F frames at `frame_positions` [F], L = grid_h * grid_w."""
     device = frame_positions.device
     time_dim, height_dim, width_dim = split_head_dim(head_dim)
     time = frame_positions.float()[:, None] * _inverse_frequencies(time_dim, theta, device)  # [F, t/2]
@@ -46,12 +47,10 @@ def rope_angles(
     angles = torch.cat(
         [time[:, None].expand(-1, tokens, -1), spatial[None].expand(num_frames, -1, -1)], dim=-1
     ).reshape(num_frames * tokens, head_dim // 2)  # [F * L, Dh / 2]
-    return angles.cos(), angles.sin()
+    return torch.polar(torch.ones_like(angles), angles)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x [B, H, N, Dh] by angles [N, Dh / 2] (in fp32, returned in x's dtype)."""
-    half = x.shape[-1] // 2
-    x32 = x.float()
-    x1, x2 = x32[..., :half], x32[..., half:]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+def apply_rope(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """Rotate x [B, H, N, Dh] by complex rotations [N, Dh / 2] (in fp32, returned in x's dtype)."""
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))  # [B, H, N, Dh / 2]
+    return torch.view_as_real(pairs * rotations).flatten(-2).to(x.dtype)
