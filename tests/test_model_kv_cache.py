@@ -133,3 +133,23 @@ def test_cache_misuse_is_named():
     other = random_model(max_frames=6)
     with pytest.raises(ValueError, match="was not made by this model"):
         model.forward_step(latents[:, :1], levels[:, :1], actions[:, :1], other.new_cache(2))
+
+
+@torch.no_grad()
+def test_committing_a_frame_fused_with_the_next_step_equals_two_calls():
+    model = random_model(max_frames=4, sink_frames=1)
+    latents, levels, actions = random_inputs(model, batch=1, frames=8)
+    separate, fused = model.new_cache(1), model.new_cache(1)
+    step_through(model, separate, latents[:, :5], levels[:, :5], actions[:, :5])
+    step_through(model, fused, latents[:, :4], levels[:, :4], actions[:, :4])
+    expected_next = model.forward_step(latents[:, 5:6], levels[:, 5:6], actions[:, 5:6], separate)
+    both = model.forward_step(
+        latents[:, 4:6], levels[:, 4:6], actions[:, 4:6], fused, write=True, write_count=1
+    )
+    assert fused.num_frames == separate.num_frames == 5
+    # the same numbers up to float rounding (matmuls over 2 frames' tokens instead of 1 block differently)
+    assert torch.allclose(fused.keys, separate.keys, atol=1e-5)
+    assert torch.allclose(fused.values, separate.values, atol=1e-5)
+    assert (both[:, 1:] - expected_next).abs().max() < 1e-5
+    with pytest.raises(ValueError, match=r"write_count must be in \[0, 2\]"):
+        model.forward_step(latents[:, 4:6], levels[:, 4:6], actions[:, 4:6], fused, write=True, write_count=3)

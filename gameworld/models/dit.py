@@ -148,8 +148,11 @@ class Attention(nn.Module):
             keys, values = torch.cat(keys, dim=2), torch.cat(values, dim=2)  # copies the slots read
         else:
             keys, values = k, v
-        if cache is not None and inputs.write_index is not None:
-            cache.store(layer, inputs.write_index, k, v)  # only now: the new frames may reuse slots just read
+        if (
+            cache is not None and inputs.write_index is not None
+        ):  # only now: new frames may reuse slots just read
+            written = inputs.write_index.numel()
+            cache.store(layer, inputs.write_index, k[:, :, :written], v[:, :, :written])
         return keys, values
 
 
@@ -399,11 +402,15 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         actions: torch.Tensor,
         cache: KVCache,
         write: bool = False,
+        write_count: int | None = None,
     ) -> torch.Tensor:
         """Velocity [B, N, C, h, w] of N new frames that follow the cache's committed frames.
 
         New frames attend to the cached window and block-causally among themselves; `write=True`
-        commits their keys/values (at the noise levels given) as the next N frames of the cache.
+        commits their keys/values (at the noise levels given) as the next N frames of the cache,
+        or only the first `write_count` of them. That fuses committing a finished frame with the
+        first denoising step of the next: frames [finished at context noise, next at t = 1],
+        `write_count=1` (block-causality keeps the finished frame's keys/values the same).
         """
         self._check_inputs(latents, noise_levels, actions)
         batch, count = latents.shape[:2]
@@ -418,8 +425,10 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
                 f"commit the {sinks} sink frame(s) before stepping past the window "
                 f"(frames {first}..{first + count - 1} at once)"
             )
-        if write:
-            cache.check_room(count)
+        commits = (count if write_count is None else write_count) if write else 0
+        if not 0 <= commits <= count:
+            raise ValueError(f"write_count must be in [0, {count}], got {write_count}")
+        cache.check_room(commits)
         queries = list(range(first, first + count))
         slots = cache.slot_frames
         plan = plan_frames(
@@ -430,9 +439,8 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
             window=window,
             sinks=sinks,
         )
-        write_index = cache.token_index(first, count) if write else None
+        write_index = cache.token_index(first, commits) if commits else None
         inputs = self._attention_inputs(plan, latents.device, cache, write_index)
         velocity = self._run(latents, noise_levels, actions, inputs)
-        if write:
-            cache.advance(count)
+        cache.advance(commits)
         return velocity
