@@ -65,8 +65,10 @@ def bench_cpu_size(size: str, width: int, height: int, window: int, repeats: int
         cache,
         write=True,
     )  # a full window: the steady state of a long rollout
-    step_ms = median_ms(lambda: model.forward_step(latent, level, action, cache), repeats)
-    commit_ms = median_ms(lambda: model.forward_step(latent, level, action, cache, write=True), repeats)
+    step_ms = median_ms(lambda: model.forward_step(latent, level, action, cache), repeats, warmup=2)
+    commit_ms = median_ms(
+        lambda: model.forward_step(latent, level, action, cache, write=True), repeats, warmup=2
+    )
     return {
         "size": size,
         "params_m": sum(p.numel() for p in model.parameters()) / 1e6,

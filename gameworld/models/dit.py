@@ -148,9 +148,7 @@ class Attention(nn.Module):
             keys, values = torch.cat(keys, dim=2), torch.cat(values, dim=2)  # copies the slots read
         else:
             keys, values = k, v
-        if (
-            cache is not None and inputs.write_index is not None
-        ):  # only now: new frames may reuse slots just read
+        if cache is not None and inputs.write_index is not None:  # after reading: slots may be reused
             written = inputs.write_index.numel()
             cache.store(layer, inputs.write_index, k[:, :, :written], v[:, :, :written])
         return keys, values
