@@ -10,21 +10,16 @@ from diffusers import AutoencoderTiny
 from gameworld.models.tokenizer import TOKENIZER_CONFIGS, TOKENIZER_FILE, FrameTokenizer
 
 
-def striped_frames(batch: int = 2, frames: int = 3, height: int = 32, width: int = 48) -> torch.Tensor:
-    """uint8 [B, T, H, W, 3] moving colour stripes: structured, different in every frame."""
-    y, x = np.mgrid[:height, :width]
-    clips = [
-        [np.stack([(x * (3 + c) + y * b + 9 * t) % 256 for c in range(3)], axis=-1) for t in range(frames)]
-        for b in range(batch)
-    ]
-    return torch.from_numpy(np.asarray(clips, dtype=np.uint8))
+def clips(make_frames, batch: int = 2, frames: int = 3, height: int = 32, width: int = 48) -> torch.Tensor:
+    """uint8 [B, T, H, W, 3]: `batch` different drifting colour fields (the shared `make_frames`)."""
+    return torch.from_numpy(np.stack([make_frames(frames, height, width, seed=b) for b in range(batch)]))
 
 
 @torch.no_grad()
 @pytest.mark.parametrize("name", sorted(TOKENIZER_CONFIGS))
-def test_named_configs_encode_and_decode_frame_batches(name):
+def test_named_configs_encode_and_decode_frame_batches(name, make_frames):
     tokenizer = FrameTokenizer.from_config(name).eval()
-    frames = striped_frames()
+    frames = clips(make_frames)
     latents = tokenizer.encode(frames)
     channels = TOKENIZER_CONFIGS[name]["config"]["latent_channels"]
     assert latents.shape == (2, 3, channels, 4, 6) and latents.dtype == torch.float32
@@ -36,9 +31,9 @@ def test_named_configs_encode_and_decode_frame_batches(name):
 
 
 @torch.no_grad()
-def test_calibration_gives_unit_variance_latents_and_survives_saving(tmp_path):
+def test_calibration_gives_unit_variance_latents_and_survives_saving(tmp_path, make_frames):
     tokenizer = FrameTokenizer.from_config("dc-f8c8").eval()
-    frames = striped_frames(batch=3, frames=4)
+    frames = clips(make_frames, batch=3, frames=4)
     tokenizer.calibrate(frames)
     latents = tokenizer.encode(frames)  # [B, T, C, h, w]
     per_channel = latents.transpose(0, 2).flatten(1)  # [C, ...]
@@ -54,7 +49,7 @@ def test_calibration_gives_unit_variance_latents_and_survives_saving(tmp_path):
 
 
 @torch.no_grad()
-def test_plain_diffusers_directories_load_with_their_scaling_factor(tmp_path):
+def test_plain_diffusers_directories_load_with_their_scaling_factor(tmp_path, make_frames):
     autoencoder = AutoencoderTiny(
         latent_channels=4,
         encoder_block_out_channels=(8, 8, 8, 8),
@@ -64,7 +59,7 @@ def test_plain_diffusers_directories_load_with_their_scaling_factor(tmp_path):
     )
     autoencoder.save_pretrained(tmp_path / "pipeline" / "vae")  # as in a diffusers pipeline folder
     tokenizer = FrameTokenizer.from_pretrained(tmp_path / "pipeline")
-    frames = striped_frames(batch=1, frames=2)
+    frames = clips(make_frames, batch=1, frames=2)
     raw = autoencoder.eval().encode(frames[0].permute(0, 3, 1, 2).float() / 127.5 - 1).latents  # [T, C, h, w]
     assert torch.allclose(tokenizer.encode(frames)[0], (raw - 0.25) * 0.5, atol=1e-5)
 
