@@ -1,0 +1,172 @@
+"""The world-model job end to end on tiny episodes: smoke training, export, exact resume, broken
+checkpoints, and a 2-process DDP run with gloo on the CPU."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import smooth_frames
+from safetensors.torch import load_file
+
+from gameworld.actions import Action
+from gameworld.data import write_episode
+from gameworld.data.video import probe_video
+from gameworld.engine import WorldEngine
+from gameworld.models import FrameTokenizer
+from training import train
+from training.config import load_config
+from training.distributed import DistEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
+
+
+def write_tiny_episodes(folder: Path, count: int, seed: int) -> None:
+    """`count` native episodes of 24 frames at 64x32 with varied actions."""
+    rng = np.random.default_rng(seed)
+    keys = ["forward", "back", "left", "right", "jump"]
+    for i in range(count):
+        actions = [Action.null()] + [
+            Action.of(keys[rng.integers(len(keys))], camera=(0.0, float(rng.integers(-4, 5))))
+            for _ in range(23)
+        ]
+        write_episode(folder / f"ep{i}", smooth_frames(24, 32, 64, seed=seed + i), actions, fps=20)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Episodes (train / val), a random-weight tokenizer, and the latent shards of both splits."""
+    root = tmp_path_factory.mktemp("world")
+    write_tiny_episodes(root / "train", 6, seed=0)
+    write_tiny_episodes(root / "val", 2, seed=100)
+    torch.manual_seed(0)
+    FrameTokenizer.from_config("dc-f8c8").save_pretrained(root / "tokenizer")
+    encode_latents = load_script(ROOT / "datasets" / "encode_latents.py")
+    for split in ("train", "val"):
+        argv = ["--episodes", str(root / split), "--tokenizer", str(root / "tokenizer"),
+                "--out", str(root / f"{split}_latents"), "--episodes-per-shard", "4"]
+        assert encode_latents.main(argv) == 0
+    return root
+
+
+def load_script(path: Path):
+    """A script run by path (datasets/ is not a package), imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def smoke_overrides(data: Path, out: Path, *extra: str) -> list[str]:
+    return [f"data.shards={data / 'train_latents'}", f"tokenizer={data / 'tokenizer'}",
+            f"train.out_dir={out}", *extra]
+
+
+def smoke(data: Path, out: Path, *extra: str) -> train.WorldModelJob:
+    return load_config(train.WorldModelJob, SMOKE, smoke_overrides(data, out, *extra))
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def losses(out: Path) -> dict[int, float]:
+    return {m["step"]: m["train/loss"] for m in metrics(out) if "train/loss" in m}
+
+
+def test_smoke_recipe_learns_validates_and_exports_a_model_the_engine_plays(data, tmp_path):
+    out = tmp_path / "run"
+    cfg = smoke(data, out, "train.max_steps=30", f"validation.shards={data / 'val_latents'}",
+                f"validation.episodes={data / 'val'}")
+    model_dir = train.run(cfg, DistEnv())
+    history = losses(out)
+    assert sorted(history) == list(range(1, 31))
+    first, last = np.mean([history[s] for s in range(1, 6)]), np.mean([history[s] for s in range(26, 31)])
+    assert last < 0.85 * first, (first, last)
+
+    (val,) = [m for m in metrics(out) if "val/next_frame_loss" in m]
+    assert val["step"] == 30 and np.isfinite(val["val/next_frame_loss"]) and val["val/rollout_psnr"] > 0
+    video = probe_video(out / "samples" / "step_000030" / "rollout_0.mp4")
+    # generated frames (left) beside the ground truth (right)
+    assert (video.width, video.height, video.frame_count) == (128, 32, cfg.validation.frames)
+
+    engine = WorldEngine.from_pretrained(model_dir, device="cpu")
+    assert (engine.config.width, engine.config.height, engine.config.context_frames) == (64, 32, 4)
+    engine.reset(frames=np.zeros((2, 32, 64, 3), np.uint8))
+    assert engine.step(Action.of("forward")).shape == (32, 64, 3)
+    exported = load_file(str(model_dir / "world_model" / "diffusion_pytorch_model.safetensors"))
+    checkpoint = load_file(str(out / "checkpoints" / "step_000030" / "tensors.safetensors"))
+    assert all(torch.equal(value, checkpoint[f"ema/{name}"]) for name, value in exported.items())
+
+
+def test_an_interrupted_run_resumes_to_exactly_the_same_losses(data, tmp_path, monkeypatch):
+    extra = ("train.max_steps=10", "train.checkpoint_every=4")
+    train.run(smoke(data, tmp_path / "ref", *extra), DistEnv())
+    calls = 0
+    real_loss = train.flow_matching_loss
+
+    def crash_on_step_7(*args):
+        nonlocal calls
+        calls += 1
+        if calls == 7:
+            raise KeyboardInterrupt  # a kill between checkpoints: step 4 is the last one written
+        return real_loss(*args)
+
+    monkeypatch.setattr(train, "flow_matching_loss", crash_on_step_7)
+    with pytest.raises(KeyboardInterrupt):
+        train.run(smoke(data, tmp_path / "run", *extra), DistEnv())
+    monkeypatch.setattr(train, "flow_matching_loss", real_loss)
+    train.run(smoke(data, tmp_path / "run", *extra), DistEnv())
+    assert losses(tmp_path / "run") == losses(tmp_path / "ref")
+    reference = load_file(str(tmp_path / "ref" / "checkpoints" / "step_000010" / "tensors.safetensors"))
+    resumed = load_file(str(tmp_path / "run" / "checkpoints" / "step_000010" / "tensors.safetensors"))
+    assert reference.keys() == resumed.keys()
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)  # model, EMA and optimizer
+
+
+def test_a_truncated_checkpoint_is_detected_and_the_previous_one_used(data, tmp_path):
+    out = tmp_path / "run"
+    train.run(smoke(data, out, "train.max_steps=8", "train.checkpoint_every=4"), DistEnv())
+    first = losses(out)
+    newest = out / "checkpoints" / "step_000008" / "tensors.safetensors"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    with pytest.warns(RuntimeWarning, match="step_000008.*truncated"):
+        train.run(smoke(data, out, "train.max_steps=8", "train.checkpoint_every=4"), DistEnv())
+    assert losses(out) == first  # steps 5-8 redone from step 4, identically
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000004", "step_000008"]
+    (out / "checkpoints" / "step_000008").joinpath("complete.json").unlink()
+    with pytest.warns(RuntimeWarning, match="never finished"):
+        assert train.run(smoke(data, out, "train.max_steps=8"), DistEnv()).is_dir()
+
+
+def test_two_processes_with_gloo_train_on_disjoint_data(data, tmp_path):
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "training.train", "--config", str(SMOKE),
+               *smoke_overrides(data, out, "train.max_steps=6", "train.checkpoint_every=3",
+                                "train.log_data=true")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = {}
+    for rank in (0, 1):
+        lines = [json.loads(line) for line in (out / f"data_rank{rank}.jsonl").read_text().splitlines()]
+        assert [line["step"] for line in lines] == list(range(1, 7))
+        seen[rank] = [tuple(item) for line in lines for item in line["items"]]  # (episode, first frame)
+    epoch_of = lambda items: [items[i : i + 4 * 4] for i in range(0, len(items), 16)]  # noqa: E731
+    assert len(seen[0]) == len(seen[1]) == 6 * 4
+    # 36 clips: 18 per rank, 4 batches of 4 per epoch. Within an epoch the ranks never share a clip.
+    for part0, part1 in zip(epoch_of(seen[0]), epoch_of(seen[1]), strict=True):
+        assert not set(part0) & set(part1)
+    first_epoch = set(epoch_of(seen[0])[0]) | set(epoch_of(seen[1])[0])
+    assert len(first_epoch) == 32
+    checkpoint = out / "checkpoints" / "step_000006"
+    assert (checkpoint / "rng_rank0.json").is_file() and (checkpoint / "rng_rank1.json").is_file()
+    assert json.loads((checkpoint / "state.json").read_text())["world_size"] == 2
+    assert (out / "model" / "gameworld.json").is_file()

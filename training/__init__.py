@@ -1,0 +1,9 @@
+"""Training jobs (`python -m training.<job>`) and the machinery they share.
+
+    training/config.py       YAML recipes -> dataclasses, `key=value` overrides from the command line
+    training/distributed.py  one process, one GPU, or many under torchrun (DDP / FSDP)
+    training/checkpoint.py   atomic checkpoints (safetensors + JSON), keep the last K, exact resume
+    training/trainer.py      the one training loop: AdamW, warmup + cosine, clipping, EMA, logs
+    training/train.py        the world model (flow matching)       -> a model directory
+    training/train_tokenizer.py  the frame autoencoder             -> a tokenizer directory
+"""

@@ -1,0 +1,175 @@
+"""Train the world model (NextFrameDiT, flow matching with one noise level per frame) on latent shards.
+
+    python -m training.train --config training/configs/smoke.yaml data.shards=data/latents \\
+        tokenizer=runs/tokenizer/tokenizer train.out_dir=runs/world
+    torchrun --nproc_per_node 8 -m training.train --config training/configs/310m.yaml ...
+
+Any field of the recipe can be overridden as `section.field=value`. The job resumes from
+`<train.out_dir>/checkpoints` when run again, validates on held-out data (next-frame loss,
+rollout PSNR, sample mp4s), and finally writes a model directory (`<train.out_dir>/model`
+unless `out=` says otherwise) that `WorldEngine.from_pretrained` loads, with the EMA weights.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+
+from gameworld.atomic import write_text_atomic
+from gameworld.data import ClipDataset
+from gameworld.diffusion import FlowMatchingConfig, flow_matching_loss
+from gameworld.modeldir import GameWorldConfig, SamplerDefaults, save_model_dir
+from gameworld.models import FrameTokenizer, NextFrameDiT
+from training import distributed
+from training.config import parse_job_args, to_dict
+from training.distributed import DistEnv
+from training.rollouts import ValidationConfig, held_out_episodes, next_frame_loss, rollout_psnr
+from training.trainer import Trainer, TrainerConfig
+
+
+@dataclass
+class DataConfig:
+    shards: str = "data/latents"  # directory of latent shards (datasets/encode_latents.py)
+    clip_len: int = 16  # frames per training clip
+    stride: int | None = None  # frames between clip starts (default: clip_len, no overlap)
+
+
+@dataclass
+class ModelConfig:
+    size: str = "tiny"  # a name in MODEL_SIZES
+    overrides: dict = field(default_factory=dict)  # any NextFrameDiT field (hidden_size, max_frames, ...)
+
+
+@dataclass
+class WorldModelJob:
+    tokenizer: str = "runs/tokenizer/tokenizer"  # the tokenizer directory that encoded the shards
+    out: str | None = None  # model directory to write; default <train.out_dir>/model
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    flow: FlowMatchingConfig = field(default_factory=FlowMatchingConfig)
+    sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    train: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def build_model(cfg: WorldModelJob, clips: ClipDataset) -> NextFrameDiT:
+    """A fresh model shaped for the shards' latents and actions; the window defaults to one clip."""
+    channels, height, width = clips.shards.latent_shape
+    shape = dict(in_channels=channels, latent_height=height, latent_width=width, action_dim=clips.space.dim)
+    options = {"max_frames": cfg.data.clip_len, **cfg.model.overrides, **shape}
+    return NextFrameDiT.from_size(cfg.model.size, **options)
+
+
+def flops_per_token(model: NextFrameDiT, clip_len: int) -> float:
+    """Training FLOPs per token: 6 per weight, plus attention over the block-causal keys (~half a clip)."""
+    cfg = model.config
+    weights = sum(p.numel() for p in model.parameters())
+    keys = model.tokens_per_frame * (min(clip_len, cfg.max_frames) + 1) / 2
+    return 6 * weights + 12 * cfg.depth * cfg.hidden_size * keys
+
+
+def check_tokenizer(tokenizer: FrameTokenizer, clips: ClipDataset, meta: dict, path: str) -> None:
+    size = f"{meta['width']}x{meta['height']}"
+    expected = tuple(tokenizer.latent_shape(meta["height"], meta["width"]))
+    stored = tuple(clips.shards.latent_shape)
+    if expected != stored:
+        raise ValueError(f"{path}: this tokenizer makes latents {expected} from {size} frames, "
+                         f"but the shards in {clips.shards.directory} hold {stored}")
+
+
+def model_config(cfg: WorldModelJob, meta: dict, model: NextFrameDiT, space_dict: dict) -> GameWorldConfig:
+    return GameWorldConfig(
+        width=meta["width"], height=meta["height"], fps=int(meta.get("fps", 20)),
+        context_frames=model.config.max_frames, action_space=space_dict, sampler=cfg.sampler,
+        description=cfg.description,
+    )
+
+
+class WorldModelValidation:
+    """Next-frame loss and rollout PSNR of the EMA weights, on rank 0 (every rank joins the gather)."""
+
+    def __init__(self, cfg: WorldModelJob, tokenizer: FrameTokenizer, config: GameWorldConfig) -> None:
+        val = cfg.validation
+        self.cfg, self.tokenizer, self.config = cfg, tokenizer, config
+        self.clips = ClipDataset(val.shards, val.clip_len, seed=0) if val.shards else None
+        length = val.context + val.frames
+        self.episodes = held_out_episodes(val.episodes, val.rollouts, length) if val.episodes else []
+
+    def eval_model(self, trainer: Trainer) -> NextFrameDiT:
+        model = NextFrameDiT.from_config(trainer.module.config)
+        model.load_state_dict(trainer.ema_state_dict())
+        return model.to(trainer.device).eval()
+
+    def __call__(self, trainer: Trainer) -> dict[str, float]:
+        model = self.eval_model(trainer)  # collective under FSDP
+        if not trainer.env.is_main:
+            return {}
+        values = {}
+        if self.clips is not None:
+            noise = self.cfg.sampler.context_noise
+            values["next_frame_loss"] = next_frame_loss(model, self.clips, self.cfg.validation.clips, noise)
+        if self.episodes:
+            from gameworld.engine import WorldEngine
+
+            engine = WorldEngine(self.config, self.tokenizer, model, device=trainer.device)
+            samples = Path(trainer.out_dir) / "samples" / f"step_{trainer.step:06d}"
+            val = self.cfg.validation
+            values.update(rollout_psnr(engine, self.episodes, val.context, val.frames,
+                                       samples if val.samples else None))
+        return values
+
+
+def run(cfg: WorldModelJob, env: DistEnv) -> Path | None:
+    """Train (or resume) and export; returns the model directory, or None when stopped by a signal."""
+    torch.manual_seed(cfg.train.seed)
+    clips = ClipDataset(cfg.data.shards, cfg.data.clip_len, stride=cfg.data.stride, seed=cfg.train.seed,
+                        rank=env.rank, world_size=env.world_size)
+    meta = clips.shards.meta
+    missing = [key for key in ("width", "height") if key not in meta]
+    if missing:
+        raise ValueError(f"{cfg.data.shards}: shard meta lacks {missing}; write shards with "
+                         "datasets/encode_latents.py")
+    tokenizer = FrameTokenizer.from_pretrained(cfg.tokenizer).to(env.device).eval()
+    check_tokenizer(tokenizer, clips, meta, cfg.tokenizer)
+    model = build_model(cfg, clips)
+    config = model_config(cfg, meta, model, clips.space.to_dict())
+
+    def loss(net, batch, generator):
+        latents, actions = batch  # [B, T, C, h, w] float16, [B, T, A]
+        return flow_matching_loss(net, latents.float(), actions, cfg.flow, generator)
+
+    trainer = Trainer(
+        cfg.train, model, clips, loss, env, config=to_dict(cfg),
+        tokens_per_item=cfg.data.clip_len * model.tokens_per_frame,
+        flops_per_token=flops_per_token(model, cfg.data.clip_len),
+    )
+    if env.is_main:
+        write_text_atomic(trainer.out_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    validation = WorldModelValidation(cfg, tokenizer, config)
+    if not trainer.fit(validate=validation):
+        return None
+    final = validation.eval_model(trainer).cpu()
+    out = Path(cfg.out or trainer.out_dir / "model")
+    if env.is_main:
+        save_model_dir(out, config, tokenizer.cpu(), final)
+        print(f"model directory written to {out}", file=sys.stderr)
+    distributed.barrier(env)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_job_args(argv, WorldModelJob, __doc__, "training/configs/default.yaml")
+    env = distributed.setup(cfg.train.device)
+    try:
+        return 0 if run(cfg, env) is not None else 1
+    finally:
+        distributed.teardown(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Train the frame tokenizer (a diffusers autoencoder) on episode frames.
+
+    python -m training.train_tokenizer --config training/configs/tokenizer_default.yaml \\
+        data.episodes=data/voxel validation.episodes=data/voxel_val train.out_dir=runs/tokenizer
+
+Loss: L1 + (1 - SSIM) + image-gradient L1, plus an optional patch GAN (hinge) once `loss.gan`
+is above zero. Held-out reconstruction PSNR is reported at each validation. At the end the
+latents are calibrated to zero mean and unit variance on training frames, and the tokenizer
+directory (`<train.out_dir>/tokenizer` unless `out=`) is written with the EMA weights.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import yaml
+from torch.func import functional_call
+
+from gameworld.atomic import write_text_atomic
+from gameworld.data import ClipDataset
+from gameworld.models import DEFAULT_TOKENIZER, FrameTokenizer
+from training import distributed
+from training.config import parse_job_args, to_dict
+from training.distributed import DistEnv
+from training.image_losses import PatchDiscriminator, gradient_loss, hinge_discriminator_loss, ssim
+from training.metrics import psnr
+from training.trainer import Trainer, TrainerConfig
+
+
+@dataclass
+class FramesConfig:
+    episodes: str = "data/voxel"  # folder of training episodes
+    clip_len: int = 4  # consecutive frames read per item (one video seek); each frame is a sample
+    stride: int | None = None  # frames between item starts (default: clip_len)
+
+
+@dataclass
+class ReconstructionLossConfig:
+    l1: float = 1.0
+    ssim: float = 0.5  # weight of (1 - SSIM)
+    gradient: float = 0.5
+    gan: float = 0.0  # weight of the adversarial term; 0 = no discriminator
+    gan_start: int = 0  # steps before the adversarial term reaches the autoencoder (D trains from 0)
+    disc_channels: int = 32
+
+
+@dataclass
+class ReconstructionValidation:
+    episodes: str | None = None  # held-out episodes
+    frames: int = 64  # held-out frames scored
+
+
+@dataclass
+class TokenizerJob:
+    tokenizer: str = DEFAULT_TOKENIZER  # a name in TOKENIZER_CONFIGS
+    out: str | None = None  # tokenizer directory to write; default <train.out_dir>/tokenizer
+    calibration_frames: int = 256  # training frames that set the latent shift and scale
+    data: FramesConfig = field(default_factory=FramesConfig)
+    loss: ReconstructionLossConfig = field(default_factory=ReconstructionLossConfig)
+    validation: ReconstructionValidation = field(default_factory=ReconstructionValidation)
+    train: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def to_images(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames [B, T, H, W, 3] -> float images [B*T, 3, H, W] in [-1, 1]."""
+    return frames.flatten(0, 1).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+class TokenizerTrainee(nn.Module):
+    """The tokenizer plus (optionally) its discriminator; `forward` returns the whole loss.
+
+    Everything happens inside `forward` so that DDP sees one forward per step. The adversarial
+    term reaches the autoencoder through a frozen view of the discriminator; the discriminator
+    learns from its own hinge loss on detached reconstructions.
+    """
+
+    def __init__(self, tokenizer: FrameTokenizer, cfg: ReconstructionLossConfig) -> None:
+        super().__init__()
+        self.tokenizer, self.cfg = tokenizer, cfg
+        self.discriminator = PatchDiscriminator(cfg.disc_channels) if cfg.gan > 0 else None
+
+    def forward(self, frames: torch.Tensor, adversarial: float = 0.0) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        images = to_images(frames)  # [N, 3, H, W]
+        recon = self.tokenizer._decode_raw(self.tokenizer._encode_raw(images))  # [N, 3, H, W]
+        l1 = (recon - images).abs().mean()
+        similarity = ssim(recon, images)
+        loss = cfg.l1 * l1 + cfg.ssim * (1 - similarity) + cfg.gradient * gradient_loss(recon, images)
+        metrics = {"l1": l1.detach(), "ssim": similarity.detach()}
+        if self.discriminator is not None:
+            frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
+            generator_term = -functional_call(self.discriminator, frozen, (recon,)).mean()
+            real, fake = self.discriminator(images), self.discriminator(recon.detach())
+            disc_loss = hinge_discriminator_loss(real, fake)
+            loss = loss + adversarial * generator_term + disc_loss
+            metrics["disc_loss"] = disc_loss.detach()
+        return loss, metrics
+
+
+def tokenizer_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The `tokenizer.` part of a trainee state dict, with the prefix removed."""
+    return {k.removeprefix("tokenizer."): v for k, v in state.items() if k.startswith("tokenizer.")}
+
+
+def gather_frames(clips: ClipDataset, count: int) -> torch.Tensor:
+    """uint8 [1, n, H, W, 3]: the first `count` frames of the clips in the dataset's order."""
+    frames, total = [], 0
+    for index in range(len(clips)):
+        clip = clips[index][0]  # [T, H, W, 3]
+        frames.append(clip)
+        total += len(clip)
+        if total >= count:
+            break
+    return torch.cat(frames)[:count][None]
+
+
+class ReconstructionPSNR:
+    """Held-out reconstruction PSNR of the EMA tokenizer (rank 0; every rank joins the gather)."""
+
+    def __init__(self, cfg: TokenizerJob) -> None:
+        self.cfg = cfg
+        self.frames = None
+        if cfg.validation.episodes:
+            held_out = ClipDataset(cfg.validation.episodes, cfg.data.clip_len, seed=0)
+            self.frames = gather_frames(held_out, cfg.validation.frames)
+
+    def eval_tokenizer(self, trainer: Trainer) -> FrameTokenizer:
+        tokenizer = FrameTokenizer.from_config(self.cfg.tokenizer)
+        tokenizer.load_state_dict(tokenizer_weights(trainer.ema_state_dict()))
+        return tokenizer.to(trainer.device).eval()
+
+    def __call__(self, trainer: Trainer) -> dict[str, float]:
+        tokenizer = self.eval_tokenizer(trainer)
+        if self.frames is None or not trainer.env.is_main:
+            return {}
+        recon = tokenizer.decode(tokenizer.encode(self.frames.to(trainer.device))).cpu()
+        return {"recon_psnr": float(np.mean(psnr(recon, self.frames)))}
+
+
+def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
+    """Train (or resume) and export; returns the tokenizer directory, or None when stopped by a signal."""
+    torch.manual_seed(cfg.train.seed)
+    clips = ClipDataset(cfg.data.episodes, cfg.data.clip_len, stride=cfg.data.stride, seed=cfg.train.seed,
+                        rank=env.rank, world_size=env.world_size)
+    trainee = TokenizerTrainee(FrameTokenizer.from_config(cfg.tokenizer), cfg.loss)
+    trainer: Trainer | None = None
+
+    def loss(model, batch, generator):
+        frames, _ = batch  # uint8 [B, T, H, W, 3], actions unused
+        adversarial = cfg.loss.gan if trainer.step >= cfg.loss.gan_start else 0.0
+        return model(frames, adversarial=adversarial)
+
+    trainer = Trainer(cfg.train, trainee, clips, loss, env, config=to_dict(cfg))
+    if env.is_main:
+        write_text_atomic(trainer.out_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    validation = ReconstructionPSNR(cfg)
+    if not trainer.fit(validate=validation):
+        return None
+    tokenizer = validation.eval_tokenizer(trainer)
+    out = Path(cfg.out or trainer.out_dir / "tokenizer")
+    if env.is_main:
+        shift, scale = tokenizer.calibrate(gather_frames(clips, cfg.calibration_frames).to(env.device))
+        tokenizer.cpu().save_pretrained(out)
+        print(f"tokenizer written to {out} (latent shift {shift.mean():.3f}, scale {scale.mean():.3f} "
+              "on average)", file=sys.stderr)
+    distributed.barrier(env)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_job_args(argv, TokenizerJob, __doc__, "training/configs/tokenizer_default.yaml")
+    env = distributed.setup(cfg.train.device)
+    try:
+        return 0 if run(cfg, env) is not None else 1
+    finally:
+        distributed.teardown(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
