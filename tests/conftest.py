@@ -27,3 +27,38 @@ def smooth_frames(n: int, height: int = 36, width: int = 64, seed: int = 0) -> n
 def make_frames():
     """`make_frames(n, height=36, width=64, seed=0)` -> uint8 [n, height, width, 3]."""
     return smooth_frames
+
+
+def make_model_dir(path, width: int = 64, height: int = 32, max_frames: int = 6, sink_frames: int = 0,
+                   seed: int = 0, **dit_overrides):
+    """Write a tiny random-weight model directory (the default tokenizer config, a 2-block DiT).
+
+    The zero-initialised layers (adaLN-zero, output) get small random weights too, so the
+    generated frames depend on the context, the noise and the actions.
+    """
+    import torch
+
+    from gameworld.actions import ActionSpace
+    from gameworld.modeldir import GameWorldConfig, save_model_dir
+    from gameworld.models import FrameTokenizer, NextFrameDiT
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        tokenizer = FrameTokenizer.from_config("dc-f8c8").eval()
+        channels, latent_h, latent_w = tokenizer.latent_shape(height, width)
+        dit = {**dict(hidden_size=64, depth=2, num_heads=2, patch_size=2), **dit_overrides}
+        model = NextFrameDiT(
+            in_channels=channels, latent_height=latent_h, latent_width=latent_w,
+            action_dim=ActionSpace.minecraft().dim, max_frames=max_frames, sink_frames=sink_frames, **dit,
+        )
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(0.05 * torch.randn_like(param))
+    config = GameWorldConfig(width=width, height=height, context_frames=max_frames)
+    return save_model_dir(path, config, tokenizer, model)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random-weight model directory (64x32 frames, window 6), shared by the session."""
+    return make_model_dir(tmp_path_factory.mktemp("models") / "tiny")

@@ -1,0 +1,392 @@
+"""WorldEngine: the one generation loop that every front end (pygame, Gradio, scripts, evaluation) drives.
+
+    eng = WorldEngine.from_pretrained("default")      # or a model directory
+    frame = eng.reset(seed=0, biome="plains")         # start from the voxel game, given frames, or a video
+    frame = eng.step(Action.of("forward"))            # np.uint8 [H, W, 3]
+    frames = eng.rollout(actions)                     # np.uint8 [T, H, W, 3]
+    eng.stats                                         # frames, speculative acceptance, time saved, latency
+
+Each step denoises one new latent frame against the KV cache of the committed frames with a
+few-step sampler, commits it at the context noise level, and decodes it (see `streaming.py`).
+
+Speculative sampling (`speculative=N`): when the action of a step repeats the previous one, the
+engine denoises that frame and the N frames after it under the same action in one batched pass
+(block-causal among themselves), commits them all, and hands them out one per `step` while the
+action keeps coming; on the first different action it drops the rest and rolls the cache back. With
+`joint=False` the speculative frames are denoised one after another instead: the frames are then
+exactly those of the non-speculative engine (the noise of a frame depends on its index only).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from gameworld.actions import Action
+from gameworld.modeldir import GameWorldConfig, load_model_dir
+from gameworld.models.dit import NextFrameDiT
+from gameworld.models.tokenizer import FrameTokenizer
+from gameworld.streaming import FrameStream, Sampling
+
+# Settings that shape the stream itself: changing one rebuilds it from the current context.
+STREAM_FIELDS = ("use_cache", "speculative", "seed")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How `WorldEngine` generates; `EngineSettings.from_config` takes the sampler fields from the model."""
+
+    steps: int = 4  # denoising steps per frame (a distilled student: 1-4)
+    sampler: str = "euler"  # "euler" or "heun"
+    shift: float = 1.0  # time-grid shift (> 1 spends the steps at high noise)
+    context_noise: float = 0.02  # noise level committed frames are held at
+    guidance: float = 1.0  # action guidance scale (1 = off)
+    window: int | None = None  # frames a new frame attends to, itself included (None: the model's)
+    use_cache: bool = True  # False: re-encode the whole window for every new frame
+    speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
+    joint: bool = True  # speculative frames denoised in one pass (True) or one after another (exact)
+    compile: bool = False  # torch.compile the transformer blocks
+    cuda_graphs: bool = False  # CUDA only: compile in "reduce-overhead" mode, which captures CUDA graphs
+    seed: int = 0  # noise seed: a rollout is a function of seed, start and actions
+
+    def __post_init__(self) -> None:
+        Sampling(self.steps, self.sampler, self.shift, self.context_noise, self.guidance)  # validates
+        if not isinstance(self.speculative, int) or self.speculative < 0:
+            raise ValueError(f"speculative must be an integer >= 0 (frames ahead), got {self.speculative!r}")
+        if self.window is not None and (not isinstance(self.window, int) or self.window < 2):
+            raise ValueError(f"window must be an integer >= 2 frames, got {self.window!r}")
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.steps, self.sampler, self.shift, self.context_noise, self.guidance)
+
+    @classmethod
+    def from_config(cls, config: GameWorldConfig, **overrides) -> EngineSettings:
+        """Sampler defaults from `gameworld.json`, then `overrides` (any field; unknown ones are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown engine setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**{**asdict(config.sampler), **overrides})
+
+
+@dataclass
+class EngineStats:
+    """What a HUD shows; reset with the engine."""
+
+    frames: int = 0  # frames handed out by step()
+    generated: int = 0  # frames the model denoised (speculative ones included)
+    speculated: int = 0  # frames denoised ahead of their action
+    accepted: int = 0  # speculative frames handed out
+    rejected: int = 0  # speculative frames dropped (their action did not come)
+    time_saved_s: float = 0.0  # wall time speculation saved against the measured one-frame step
+    last_latency_s: float = 0.0  # wall time of the last step(), decoding included
+    single_step_s: float | None = None  # running mean latency of a non-speculative step
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        decided = self.accepted + self.rejected
+        return self.accepted / decided if decided else None
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "acceptance_rate": self.acceptance_rate}
+
+
+@dataclass
+class _Speculation:
+    """Frames committed ahead under `action`, waiting for it to come."""
+
+    action: Action
+    latents: deque = field(default_factory=deque)  # [C, h, w] each, oldest first
+
+
+def default_device() -> torch.device:
+    """cuda > mps > cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def default_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 on a GPU, fp32 on the CPU (this project's CPUs have no fast bf16 matmul)."""
+    return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 [T, H, W, 3] -> [T, height, width, 3]: centre-crop to the aspect ratio, then resize."""
+    count, h, w, _ = frames.shape
+    if (h, w) == (height, width):
+        return frames
+    crop_w, crop_h = min(w, round(h * width / height)), min(h, round(w * height / width))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    box = (left, top, left + crop_w, top + crop_h)
+    return np.stack([
+        np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR, box=box))
+        for f in frames
+    ])
+
+
+def read_start_video(path: str | os.PathLike, count: int) -> tuple[np.ndarray, list[Action] | None]:
+    """The first `count` frames of an episode (any format `open_episode` reads, with its actions)
+    or of a plain video file (no actions)."""
+    from gameworld.data import EpisodeError, detect_format, open_episode
+    from gameworld.data.video import decode_frames
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such video or episode")
+    try:
+        detect_format(path)
+    except EpisodeError:
+        if not path.is_file():
+            raise
+        frames = list(itertools.islice(decode_frames(path), count))
+        if not frames:
+            raise ValueError(f"{path}: the video has no frames") from None
+        return np.stack(frames), None
+    episode = open_episode(path)
+    stop = min(count, len(episode))
+    return episode.read_frames(0, stop), episode.actions[:stop]
+
+
+class WorldEngine:
+    """Streaming next-frame generation for one player: all state lives in the object."""
+
+    def __init__(
+        self,
+        config: GameWorldConfig,
+        tokenizer: FrameTokenizer,
+        world_model: NextFrameDiT,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **settings,
+    ) -> None:
+        """Drive `world_model` on `device` (default: where it is) in `dtype` (default: its own).
+
+        The models are moved and cast in place; `settings` are `EngineSettings` fields.
+        """
+        self.config = config
+        self.space = config.space
+        self.settings = EngineSettings.from_config(config, **settings)
+        self.device = torch.device(device) if device is not None else world_model.device
+        self.dtype = dtype or world_model.dtype
+        self.model = world_model.to(self.device).eval()
+        self.tokenizer = tokenizer.to(self.device).eval()
+        if self.model.dtype != self.dtype:
+            self.model.to(self.dtype)
+            self.tokenizer.to(self.dtype)
+        self._check_model()
+        self._compile()
+        self.stream = self._new_stream()
+        self.stats = EngineStats()
+        self.frame: np.ndarray | None = None  # the newest frame handed out
+        self._previous: Action | None = None  # the action of the newest frame
+        self._speculation: _Speculation | None = None
+        self._single_steps = 0  # non-speculative steps since reset (for the running mean)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        dir_or_name: str | os.PathLike = "default",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **settings,
+    ) -> WorldEngine:
+        """Load a model directory (or a shipped model's name) on `device` (default cuda > mps > cpu)."""
+        device = torch.device(device) if device is not None else default_device()
+        config, tokenizer, world_model = load_model_dir(dir_or_name, device)
+        return cls(config, tokenizer, world_model, device, dtype or default_dtype(device), **settings)
+
+    # ------------------------------------------------------------------------------------ setup
+
+    def _check_model(self) -> None:
+        cfg, config = self.model.config, self.config
+        latent = self.tokenizer.latent_shape(config.height, config.width)
+        if latent != (cfg.in_channels, cfg.latent_height, cfg.latent_width):
+            raise ValueError(
+                f"the tokenizer makes latents {latent} from {config.width}x{config.height} frames, but the "
+                f"world model expects {(cfg.in_channels, cfg.latent_height, cfg.latent_width)}"
+            )
+        if cfg.action_dim != self.space.dim:
+            raise ValueError(
+                f"the world model takes {cfg.action_dim}-dim actions, the action space gives {self.space.dim}"
+            )
+        window = self.settings.window
+        if window is not None and window != cfg.max_frames:
+            raise ValueError(
+                f"window {window}: this world model attends to exactly {cfg.max_frames} frames "
+                f"(its max_frames); a shorter window needs a model built with that max_frames"
+            )
+        if self.settings.cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs needs a CUDA device; the engine runs on {self.device}")
+
+    def _compile(self) -> None:
+        """Compile each transformer block (its shapes settle once the cache holds a full window)."""
+        if self.settings.compile or self.settings.cuda_graphs:
+            mode = "reduce-overhead" if self.settings.cuda_graphs else None
+            for block in self.model.blocks:
+                block.compile(mode=mode, dynamic=False)
+
+    def _new_stream(self) -> FrameStream:
+        s = self.settings
+        lookahead = s.speculative
+        return FrameStream(self.model, lookahead=lookahead, use_cache=s.use_cache, seed=s.seed)
+
+    def configure(self, **changes) -> None:
+        """Change settings between steps. Sampler fields apply to the next frame; `use_cache`,
+        `speculative` and `seed` rebuild the stream from its current context; `compile`,
+        `cuda_graphs` and `window` are fixed at construction."""
+        settings = replace(self.settings, **changes)
+        fixed = [name for name in ("compile", "cuda_graphs", "window") if name in changes
+                 and getattr(settings, name) != getattr(self.settings, name)]
+        if fixed:
+            raise ValueError(f"{fixed} cannot change on a running engine: make a new one")
+        self._drop_speculation()
+        rebuild = any(getattr(settings, name) != getattr(self.settings, name) for name in STREAM_FIELDS)
+        self.settings = settings
+        if rebuild:
+            old, self.stream = self.stream, self._new_stream()
+            if old.num_frames:
+                self.stream.restore(*old.context(), num_frames=old.num_frames)
+
+    # ------------------------------------------------------------------------------------ start
+
+    def reset(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray] | None = None,
+        actions: Sequence[Action] | None = None,
+        seed: int = 0,
+        biome: str = "plains",
+        video: str | os.PathLike | None = None,
+    ) -> np.ndarray:
+        """Start a new rollout and return its current frame (uint8 [H, W, 3]).
+
+        From `frames` (uint8 [T, H, W, 3] or [H, W, 3], with `actions[t]` the action that made
+        frame t; default null), from the first frames of `video` (an episode or a plain video file),
+        or else from the voxel game's first frame in `biome` with world seed `seed`. Frames of another
+        size are centre-cropped and resized to the model's resolution.
+        """
+        width, height = self.config.width, self.config.height
+        if frames is not None and video is not None:
+            raise ValueError("reset: give frames or video, not both")
+        if video is not None:
+            if actions is not None:
+                raise ValueError("reset: a video brings its own actions (or none); do not pass actions")
+            frames, actions = read_start_video(video, self.stream.window - 1)
+        elif frames is None:
+            from gameworld.voxel import VoxelWorld
+
+            frames = VoxelWorld(seed=seed, biome=biome, width=width, height=height).reset()[None]
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not len(frames):
+            raise ValueError(f"reset: frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+        actions = [Action.null()] * len(frames) if actions is None else list(actions)
+        if len(actions) != len(frames):
+            raise ValueError(f"reset: {len(actions)} actions for {len(frames)} frames")
+        actions = [self.space.resolve(a) for a in actions]
+        frames = fit_frames(frames, width, height)
+
+        self._speculation = None
+        self.stream.reset()
+        self.stats = EngineStats()
+        self._single_steps = 0
+        latents = self.tokenizer.encode(frames[None])  # [1, T, C, h, w]
+        self.stream.commit(latents, self._encode(actions), self.settings.sampling)
+        self.frame = frames[-1].copy()
+        self._previous = actions[-1]
+        return self.frame
+
+    # ------------------------------------------------------------------------------------ steps
+
+    def step(self, action: Action) -> np.ndarray:
+        """The next frame (uint8 [H, W, 3]) under `action`."""
+        if self._previous is None:
+            raise RuntimeError("call reset() before step()")
+        start = time.perf_counter()
+        action = self.space.resolve(action)
+        speculation = self._speculation
+        if speculation is not None and speculation.action == action:
+            latent = speculation.latents.popleft()
+            self.stats.accepted += 1
+            if not speculation.latents:
+                self._speculation = None
+        else:
+            self._drop_speculation()
+            ahead = self.settings.speculative if action == self._previous else 0
+            latent = self._generate(action, ahead)
+            speculation = self._speculation
+        self.frame = self.tokenizer.decode(latent[None, None])[0, 0].cpu().numpy()  # [H, W, 3]
+        self._previous = action
+        self._account(time.perf_counter() - start, speculative=speculation is not None)
+        return self.frame
+
+    def rollout(self, actions: Sequence[Action], progress: bool = False) -> np.ndarray:
+        """Frames (uint8 [T, H, W, 3]) for `actions`, one `step` each."""
+        steps = tqdm(actions, desc="rollout", unit="frame", disable=not progress)
+        frames = [self.step(action) for action in steps]
+        if not frames:
+            return np.zeros((0, self.config.height, self.config.width, 3), dtype=np.uint8)
+        return np.stack(frames)
+
+    @property
+    def num_frames(self) -> int:
+        """Frames committed since the last reset (start frames and speculative ones included)."""
+        return self.stream.num_frames
+
+    def _encode(self, actions: Sequence[Action]) -> torch.Tensor:
+        return self.space.encode(actions)[None].to(self.device, self.dtype)  # [1, T, A]
+
+    def _generate(self, action: Action, ahead: int) -> torch.Tensor:
+        """Denoise and commit the frame of `action` and `ahead` more under it; return the first [C, h, w]."""
+        sampling = self.settings.sampling
+        encoded = self._encode([action])  # [1, 1, A]
+        if self.settings.joint:
+            actions = encoded.expand(1, 1 + ahead, -1)
+            latents = self.stream.sample(actions, sampling)  # [1, 1 + ahead, C, h, w]
+            self.stream.commit(latents, actions, sampling)
+        else:
+            parts = []
+            for _ in range(1 + ahead):
+                parts.append(self.stream.sample(encoded, sampling))
+                self.stream.commit(parts[-1], encoded, sampling)
+            latents = torch.cat(parts, dim=1)
+        self.stats.generated += 1 + ahead
+        if ahead:
+            self.stats.speculated += ahead
+            self._speculation = _Speculation(action, deque(latents[0, 1:]))
+        return latents[0, 0]
+
+    def _drop_speculation(self) -> None:
+        """Forget the frames generated ahead for an action that did not come; roll the cache back."""
+        if self._speculation is None:
+            return
+        dropped = len(self._speculation.latents)
+        self.stream.rollback(self.stream.num_frames - dropped)
+        self.stats.rejected += dropped
+        self._speculation = None
+
+    def _account(self, latency: float, speculative: bool) -> None:
+        stats = self.stats
+        stats.frames += 1
+        stats.last_latency_s = latency
+        if not speculative:
+            self._single_steps += 1
+            mean = stats.single_step_s
+            weight = 1 / min(self._single_steps, 50)
+            stats.single_step_s = latency if mean is None else mean + weight * (latency - mean)
+        elif stats.single_step_s is not None:
+            stats.time_saved_s += stats.single_step_s - latency

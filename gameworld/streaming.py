@@ -1,0 +1,207 @@
+"""The committed frames of one rollout, and how the next frames are drawn after them.
+
+A `FrameStream` holds what the world model conditions on: the latents of the committed frames,
+noised to the context level and kept with their actions, and (with `use_cache`) their keys/values
+in a `KVCache`. `sample(actions)` denoises new frames after them with
+`gameworld.diffusion.sample_frames`; `commit` appends frames; `rollback` forgets the newest ones
+(speculative frames whose action did not come).
+
+Noise depends on the seed and the frame index only: frame f draws its sampling noise, then its
+commit noise, from a generator seeded with (seed, f), on the CPU. So a rollout is a function of the
+seed, the start and the actions, whatever was speculated and rolled back on the way, and the same
+on every device.
+
+Without the cache, each new frame re-encodes the window from the kept latents (one forward over the
+context frames, then the denoising steps against it). That equals the cache while the rollout fits
+in the window. Past it, the cache keeps the keys each frame got when it was new (what
+`NextFrameDiT.forward` computes on the whole clip), whereas the recompute sees only the window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gameworld.diffusion import SAMPLERS, add_noise, sample_frames
+from gameworld.models.dit import NextFrameDiT
+from gameworld.models.kv_cache import KVCache
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How each new frame is denoised (see `gameworld.diffusion.samplers`)."""
+
+    steps: int = 4
+    sampler: str = "euler"
+    shift: float = 1.0
+    context_noise: float = 0.02
+    guidance: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {SAMPLERS}")
+        if self.shift <= 0:
+            raise ValueError(f"shift must be > 0, got {self.shift}")
+        if not 0.0 <= self.context_noise < 1.0:
+            raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
+
+
+def frame_generator(seed: int, frame: int) -> torch.Generator:
+    """The CPU generator of frame `frame` of a rollout seeded with `seed`."""
+    state = np.random.SeedSequence([seed % 2**63, frame]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+
+
+class FrameStream:
+    """Committed frames (noised latents + actions, and their keys/values) of one batch-1 rollout.
+
+    `lookahead` frames can be committed beyond the newest one the next frame will keep, and rolled
+    back later: room for speculative frames.
+    """
+
+    def __init__(
+        self, model: NextFrameDiT, lookahead: int = 0, use_cache: bool = True, seed: int = 0
+    ) -> None:
+        if lookahead < 0:
+            raise ValueError(f"lookahead must be >= 0, got {lookahead}")
+        self.model = model
+        self.use_cache = use_cache
+        self.seed = int(seed)
+        self.lookahead = lookahead
+        cfg = model.config
+        self.device, self.dtype = model.device, model.dtype  # (diffusers' model.device walks the modules)
+        self.window, self.sinks = cfg.max_frames, cfg.sink_frames
+        # With the cache: the stream's keys/values. Without: scratch space re-filled for every sample.
+        self.cache: KVCache = model.new_cache(1, extra_frames=lookahead if use_cache else 0)
+        self._latent_shape = (cfg.in_channels, cfg.latent_height, cfg.latent_width)
+        recent = self.window - 1 - self.sinks + lookahead  # what the ring of the cache holds
+        # (noised latent [C, h, w], action [A], noise level) of the first `sinks` and the newest frames
+        self._sink_entries: list[tuple[torch.Tensor, torch.Tensor, float]] = []
+        self._recent_entries: deque[tuple[torch.Tensor, torch.Tensor, float]] = deque(maxlen=recent)
+        self._num_frames = 0
+
+    @property
+    def num_frames(self) -> int:
+        """Frames committed since the start (unbounded; only the window's are kept)."""
+        return self._num_frames
+
+    def reset(self) -> None:
+        self.cache.reset()
+        self._sink_entries.clear()
+        self._recent_entries.clear()
+        self._num_frames = 0
+
+    # ------------------------------------------------------------------------------------ noise
+
+    def noise(self, first: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sampling noise, commit noise), each [1, count, C, h, w], of frames first .. first + count - 1."""
+        sample, commit = [], []
+        for frame in range(first, first + count):
+            generator = frame_generator(self.seed, frame)
+            sample.append(torch.randn(self._latent_shape, generator=generator))
+            commit.append(torch.randn(self._latent_shape, generator=generator))
+        as_batch = lambda frames: torch.stack(frames)[None].to(self.device, self.dtype)  # noqa: E731
+        return as_batch(sample), as_batch(commit)
+
+    # ------------------------------------------------------------------------------------ frames
+
+    def context(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Noised latents [1, n, C, h, w], actions [1, n, A] and noise levels [1, n] of the frames the
+        next frame attends to (the sink frames, then the newest)."""
+        keep = self.window - 1 - self.sinks
+        recent = list(self._recent_entries)[max(0, len(self._recent_entries) - keep) :]
+        entries = self._sink_entries + recent
+        if not entries:
+            raise RuntimeError("the stream has no committed frame yet: commit a start frame first")
+        latents, actions, levels = zip(*entries, strict=True)
+        return (
+            torch.stack(latents)[None],
+            torch.stack(actions)[None],
+            torch.tensor(levels, device=self.device)[None],
+        )
+
+    @torch.no_grad()
+    def commit(self, latents: torch.Tensor, actions: torch.Tensor, sampling: Sampling) -> None:
+        """Append clean latents [1, N, C, h, w] with their actions [1, N, A], noised to the context level."""
+        count = latents.shape[1]
+        _, commit_noise = self.noise(self._num_frames, count)
+        levels = torch.full((1, count), sampling.context_noise, device=self.device)
+        noised = add_noise(latents.to(commit_noise), commit_noise, levels)
+        actions = actions.to(commit_noise)
+        if self.use_cache:
+            self._write(self.cache, noised, actions, levels)
+        for frame in range(count):
+            entry = (noised[0, frame], actions[0, frame], sampling.context_noise)
+            if self._num_frames < self.sinks:
+                self._sink_entries.append(entry)
+            else:
+                self._recent_entries.append(entry)
+            self._num_frames += 1
+
+    @torch.no_grad()
+    def restore(
+        self, latents: torch.Tensor, actions: torch.Tensor, levels: torch.Tensor, num_frames: int
+    ) -> None:
+        """Start from another stream's `context()`, as frames num_frames - n .. num_frames - 1."""
+        self.reset()
+        if self.use_cache:
+            self._write(self.cache, latents, actions, levels)
+        entries = list(zip(latents[0], actions[0], levels[0].tolist(), strict=True))
+        sinks = min(self.sinks, num_frames)
+        self._sink_entries.extend(entries[:sinks])
+        self._recent_entries.extend(entries[sinks:])
+        self._num_frames = num_frames
+
+    def _write(
+        self, cache: KVCache, noised: torch.Tensor, actions: torch.Tensor, levels: torch.Tensor
+    ) -> None:
+        """Commit noised latents to `cache`, in chunks the ring can take at once."""
+        step = max(1, cache.ring_frames)
+        for start in range(0, noised.shape[1], step):
+            part = slice(start, start + step)
+            self.model.forward_step(noised[:, part], levels[:, part], actions[:, part], cache, write=True)
+
+    @torch.no_grad()
+    def sample(self, actions: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+        """Denoise new frames for actions [1, N, A] after the committed ones -> latents [1, N, C, h, w].
+
+        The N frames are denoised jointly (block-causal among themselves, all at the same noise
+        level) and not committed.
+        """
+        noise, _ = self.noise(self._num_frames, actions.shape[1])
+        cache = self.cache if self.use_cache else self._refill_scratch()
+        return sample_frames(
+            self.model,
+            cache,
+            actions,
+            steps=sampling.steps,
+            sampler=sampling.sampler,
+            shift=sampling.shift,
+            guidance=sampling.guidance,
+            noise=noise,
+            commit=False,
+        )
+
+    def _refill_scratch(self) -> KVCache:
+        self.cache.reset()
+        self._write(self.cache, *self.context())
+        return self.cache
+
+    def rollback(self, num_frames: int) -> None:
+        """Forget every frame from `num_frames` on: at most `lookahead` frames back."""
+        drop = self._num_frames - num_frames
+        if not 0 <= drop <= min(self.lookahead, len(self._sink_entries) + len(self._recent_entries)):
+            raise ValueError(
+                f"cannot roll back to frame {num_frames}: {self._num_frames} committed, "
+                f"lookahead {self.lookahead}"
+            )
+        if self.use_cache:
+            self.cache.rollback(self.cache.num_frames - drop)
+        for _ in range(drop):
+            (self._recent_entries or self._sink_entries).pop()
+        self._num_frames = num_frames
