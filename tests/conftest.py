@@ -1,5 +1,7 @@
 """Shared test fixtures: small, deterministic, generic."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,51 @@ def make_model_dir(path, width: int = 64, height: int = 32, max_frames: int = 6,
 def tiny_model_dir(tmp_path_factory):
     """A tiny random-weight model directory (64x32 frames, window 6), shared by the session."""
     return make_model_dir(tmp_path_factory.mktemp("models") / "tiny")
+
+
+def write_smooth_episodes(
+    folder, count: int, seed: int = 0, frames: int = 24, height: int = 32, width: int = 64
+) -> None:
+    """Write `count` native episodes of `smooth_frames` with varied movement and camera actions."""
+    from gameworld.actions import Action
+    from gameworld.data import write_episode
+
+    rng = np.random.default_rng(seed)
+    keys = ["forward", "back", "left", "right", "jump"]
+    for i in range(count):
+        actions = [Action.null()] + [
+            Action.of(keys[rng.integers(len(keys))], camera=(0.0, float(rng.integers(-4, 5))))
+            for _ in range(frames - 1)
+        ]
+        write_episode(folder / f"ep{i}", smooth_frames(frames, height, width, seed=seed + i), actions, fps=20)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """One torch thread inside the block: tiny models only lose time to threads on a shared machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def torch_single_thread():
+    """The test runs on one torch thread (see `one_torch_thread`)."""
+    with one_torch_thread():
+        yield
+
+
+def import_script(path):
+    """A script run by path (`datasets/*.py`: not a package) imported as a module, to call its main()."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -15,6 +15,8 @@ from training.data import BatchStream
 from training.distributed import DistEnv
 from training.trainer import EMA, OptimConfig, Trainer, TrainerConfig, learning_rate
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 class Points(Dataset):
     """y = x @ w_true + noise, shuffled per epoch from a seed (like ClipDataset)."""

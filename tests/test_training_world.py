@@ -1,7 +1,6 @@
 """The world-model job end to end on tiny episodes: smoke training, export, exact resume, broken
 checkpoints, and a 2-process DDP run with gloo on the CPU."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,11 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import smooth_frames
+from conftest import import_script, one_torch_thread, write_smooth_episodes
 from safetensors.torch import load_file
 
 from gameworld.actions import Action
-from gameworld.data import write_episode
 from gameworld.data.video import probe_video
 from gameworld.engine import WorldEngine
 from gameworld.models import FrameTokenizer
@@ -25,42 +23,24 @@ from training.distributed import DistEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
-
-
-def write_tiny_episodes(folder: Path, count: int, seed: int) -> None:
-    """`count` native episodes of 24 frames at 64x32 with varied actions."""
-    rng = np.random.default_rng(seed)
-    keys = ["forward", "back", "left", "right", "jump"]
-    for i in range(count):
-        actions = [Action.null()] + [
-            Action.of(keys[rng.integers(len(keys))], camera=(0.0, float(rng.integers(-4, 5))))
-            for _ in range(23)
-        ]
-        write_episode(folder / f"ep{i}", smooth_frames(24, 32, 64, seed=seed + i), actions, fps=20)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """Episodes (train / val), a random-weight tokenizer, and the latent shards of both splits."""
     root = tmp_path_factory.mktemp("world")
-    write_tiny_episodes(root / "train", 6, seed=0)
-    write_tiny_episodes(root / "val", 2, seed=100)
+    write_smooth_episodes(root / "train", 6, seed=0)
+    write_smooth_episodes(root / "val", 2, seed=100)
     torch.manual_seed(0)
     FrameTokenizer.from_config("dc-f8c8").save_pretrained(root / "tokenizer")
-    encode_latents = load_script(ROOT / "datasets" / "encode_latents.py")
+    encode_latents = import_script(ROOT / "datasets" / "encode_latents.py")
     for split in ("train", "val"):
         argv = ["--episodes", str(root / split), "--tokenizer", str(root / "tokenizer"),
                 "--out", str(root / f"{split}_latents"), "--episodes-per-shard", "4"]
-        assert encode_latents.main(argv) == 0
+        with one_torch_thread():
+            assert encode_latents.main(argv) == 0
     return root
-
-
-def load_script(path: Path):
-    """A script run by path (datasets/ is not a package), imported as a module."""
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def smoke_overrides(data: Path, out: Path, *extra: str) -> list[str]:

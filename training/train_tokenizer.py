@@ -164,7 +164,8 @@ def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
     tokenizer = validation.eval_tokenizer(trainer)
     out = Path(cfg.out or trainer.out_dir / "tokenizer")
     if env.is_main:
-        shift, scale = tokenizer.calibrate(gather_frames(clips, cfg.calibration_frames).to(env.device))
+        calibration = ClipDataset(cfg.data.episodes, cfg.data.clip_len, seed=cfg.train.seed)  # epoch 0 order
+        shift, scale = tokenizer.calibrate(gather_frames(calibration, cfg.calibration_frames).to(env.device))
         tokenizer.cpu().save_pretrained(out)
         print(f"tokenizer written to {out} (latent shift {shift.mean():.3f}, scale {scale.mean():.3f} "
               "on average)", file=sys.stderr)

@@ -123,12 +123,13 @@ class EMA:
     """Exponential moving average of a module's parameters (fp32), kept beside the live ones.
 
     The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so short runs and
-    early checkpoints are not dominated by the random initialisation.
+    early checkpoints are not dominated by the random initialisation. Only trainable parameters are
+    averaged: frozen ones (a distillation teacher) never change.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay, self.updates = decay, 0
-        self.shadow = {n: p.detach().float().clone() for n, p in module.named_parameters()}
+        self.shadow = {n: p.detach().float().clone() for n, p in module.named_parameters() if p.requires_grad}
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:

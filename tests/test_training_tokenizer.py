@@ -1,0 +1,101 @@
+"""The tokenizer job: image losses with known answers, a short run that learns, calibration, export."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_smooth_episodes
+from safetensors.torch import load_file
+
+from gameworld.data import ClipDataset
+from gameworld.models import FrameTokenizer
+from training import train_tokenizer
+from training.config import load_config
+from training.distributed import DistEnv
+from training.image_losses import PatchDiscriminator, gradient_loss, hinge_discriminator_loss, ssim
+from training.metrics import psnr
+
+RECIPE = Path(__file__).resolve().parents[1] / "training" / "configs" / "tokenizer_smoke.yaml"
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def test_ssim_is_one_for_equal_images_and_falls_with_noise():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 32, 48, generator=g) * 2 - 1
+    assert ssim(image, image).item() == pytest.approx(1.0, abs=1e-5)
+    slightly = (image + 0.05 * torch.randn(image.shape, generator=g)).clamp(-1, 1)
+    very = (image + 0.5 * torch.randn(image.shape, generator=g)).clamp(-1, 1)
+    assert 1.0 > ssim(image, slightly).item() > ssim(image, very).item()
+
+
+def test_gradient_loss_sees_edges_not_offsets():
+    image = torch.zeros(1, 3, 8, 8)
+    image[..., 4:] = 1.0  # a vertical edge
+    assert gradient_loss(image, image + 0.3).item() == pytest.approx(0.0, abs=1e-6)  # an offset has no edges
+    assert gradient_loss(image, torch.zeros_like(image)).item() > 0
+
+
+def test_patch_discriminator_and_hinge_loss():
+    logits = PatchDiscriminator(channels=8)(torch.zeros(2, 3, 32, 64))
+    assert logits.shape == (2, 1, 4, 8)  # one logit per patch
+    assert hinge_discriminator_loss(torch.full((4,), 2.0), torch.full((4,), -2.0)).item() == 0.0
+    assert hinge_discriminator_loss(torch.zeros(4), torch.zeros(4)).item() == 2.0
+
+
+def test_psnr_known_values():
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[1] = 255
+    values = psnr(a, b)
+    assert values[0] == 100.0 and values[1] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="one shape"):
+        psnr(a, b[:, :2])
+
+
+@pytest.fixture(scope="module")
+def episodes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tokenizer_data")
+    write_smooth_episodes(root / "train", 3, seed=0)
+    write_smooth_episodes(root / "val", 1, seed=50)
+    return root
+
+
+def job(episodes, out, *extra):
+    overrides = [f"data.episodes={episodes / 'train'}", f"validation.episodes={episodes / 'val'}",
+                 f"train.out_dir={out}", *extra]
+    return load_config(train_tokenizer.TokenizerJob, RECIPE, overrides)
+
+
+def test_tokenizer_job_learns_calibrates_and_exports(episodes, tmp_path):
+    out = tmp_path / "run"
+    cfg = job(episodes, out, "train.max_steps=12", "train.checkpoint_every=12", "calibration_frames=16")
+    directory = train_tokenizer.run(cfg, DistEnv())
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    loss = [line["train/loss"] for line in lines if "train/loss" in line]
+    assert len(loss) == 12 and np.mean(loss[-3:]) < 0.8 * np.mean(loss[:3]), loss
+    assert lines[-1]["val/recon_psnr"] > 8.0
+
+    tokenizer = FrameTokenizer.from_pretrained(directory)
+    checkpoint = load_file(str(out / "checkpoints" / "step_000012" / "tensors.safetensors"))
+    weights = load_file(str(directory / "diffusion_pytorch_model.safetensors"))
+    assert all(torch.equal(v, checkpoint[f"ema/tokenizer.autoencoder.{k}"]) for k, v in weights.items())
+    clips = ClipDataset(cfg.data.episodes, cfg.data.clip_len, seed=cfg.train.seed)
+    latents = tokenizer.encode(train_tokenizer.gather_frames(clips, 16))  # the calibration frames
+    assert latents.mean(dim=(0, 1, 3, 4)).abs().max() < 1e-3
+    assert torch.allclose(latents.std(dim=(0, 1, 3, 4)), torch.ones(tokenizer.latent_channels), atol=1e-3)
+
+
+def test_patch_gan_trains_its_discriminator_and_is_left_out_of_the_export(episodes, tmp_path):
+    out = tmp_path / "gan"
+    cfg = job(episodes, out, "train.max_steps=3", "loss.gan=0.1", "loss.gan_start=1", "loss.disc_channels=8",
+              "validation.episodes=null")
+    directory = train_tokenizer.run(cfg, DistEnv())
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(line["train/disc_loss"]) for line in lines)
+    checkpoint = load_file(str(out / "checkpoints" / "step_000003" / "tensors.safetensors"))
+    assert any(k.startswith("model/discriminator.") for k in checkpoint)
+    exported = load_file(str(directory / "diffusion_pytorch_model.safetensors"))
+    assert not any("discriminator" in k for k in exported)
+    FrameTokenizer.from_pretrained(directory)
