@@ -72,6 +72,7 @@ def test_smoke_recipe_learns_validates_and_exports_a_model_the_engine_plays(data
 
     (val,) = [m for m in metrics(out) if "val/next_frame_loss" in m]
     assert val["step"] == 30 and np.isfinite(val["val/next_frame_loss"]) and val["val/rollout_psnr"] > 0
+    assert val["val/copy_last_psnr"] > val["val/rollout_psnr"]  # 30 steps do not beat holding still
     video = probe_video(out / "samples" / "step_000030" / "rollout_0.mp4")
     # generated frames (left) beside the ground truth (right)
     assert (video.width, video.height, video.frame_count) == (128, 32, cfg.validation.frames)

@@ -4,8 +4,9 @@
   sampler's context noise level) and the last is noised to a fixed set of levels; the mean squared
   velocity error of the last frame. Fixed seeds: the same number for the same weights.
 - `rollout_psnr`: the engine is started from the first `context` frames of a held-out episode and
-  plays its next `frames` actions; PSNR of each generated frame to the recorded one. Each
-  rollout is written as an mp4, generated (left) next to ground truth (right).
+  plays its next `frames` actions; PSNR of each generated frame to the recorded one, beside the
+  copy-last-frame baseline (the last context frame held still). Each rollout is written as an
+  mp4, generated (left) next to ground truth (right).
 """
 
 from __future__ import annotations
@@ -69,17 +70,20 @@ def held_out_episodes(directory: str | Path, count: int, length: int) -> list:
 
 
 def rollout_psnr(engine, episodes: list, context: int, frames: int, sample_dir: Path | None) -> dict:
-    """PSNR of engine rollouts against the recorded frames, mean over frames and at the last one."""
-    per_frame = []
+    """PSNR of engine rollouts against the recorded frames (mean over frames, and at the last one),
+    and of the copy-last-frame baseline."""
+    per_frame, baseline = [], []
     for number, episode in enumerate(episodes):
         truth = episode.read_frames(0, context + frames)  # [context + frames, H, W, 3]
         engine.reset(frames=truth[:context], actions=episode.actions[:context])
         generated = engine.rollout(episode.actions[context : context + frames])  # [frames, H, W, 3]
         per_frame.append(psnr(generated, truth[context:]))
+        baseline.append(psnr(np.broadcast_to(truth[context - 1], generated.shape), truth[context:]))
         if sample_dir is not None:
             side_by_side = np.concatenate([generated, truth[context:]], axis=2)  # [frames, H, 2W, 3]
             sample_dir.mkdir(parents=True, exist_ok=True)
             with staged(sample_dir / f"rollout_{number}.mp4") as tmp:
                 write_video(tmp, side_by_side, fps=episode.fps)
     per_frame = np.stack(per_frame)  # [episodes, frames]
-    return {"rollout_psnr": float(per_frame.mean()), "rollout_psnr_last": float(per_frame[:, -1].mean())}
+    return {"rollout_psnr": float(per_frame.mean()), "rollout_psnr_last": float(per_frame[:, -1].mean()),
+            "copy_last_psnr": float(np.mean(baseline))}
