@@ -106,3 +106,28 @@ def test_buttons_hotbar_and_focus_loss(display):
 def test_bad_sensitivity_is_refused():
     with pytest.raises(ValueError, match="sensitivity"):
         InputConfig(sensitivity=0)
+
+
+def wheel(y: int) -> pygame.event.Event:
+    return pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=y, flipped=False, precise_x=0.0, precise_y=float(y))
+
+
+def test_the_wheel_walks_the_hotbar_from_the_selected_slot_and_wraps(display):
+    mapper = grabbed()
+    send(mapper, wheel(-1))  # scrolling down moves right, as in Minecraft
+    assert mapper.action().keys == {"hotbar.2"}
+    send(mapper, key(pygame.K_8), key(pygame.K_8, down=False))
+    assert mapper.action().keys == {"hotbar.8"}
+    send(mapper, wheel(-1))
+    assert mapper.action().keys == {"hotbar.9"}
+    send(mapper, wheel(-1))
+    assert mapper.action().keys == {"hotbar.1"}  # wraps around
+    send(mapper, wheel(1))
+    assert mapper.action().keys == {"hotbar.9"}
+    assert mapper.action().keys == frozenset()  # a wheel step is a tap, not a held key
+
+
+def test_the_wheel_does_nothing_and_grabs_nothing_while_the_pointer_is_free(display):
+    mapper = InputMapper()
+    send(mapper, wheel(-1), click(4), click(5))
+    assert not mapper.grabbed and mapper.action() == Action.null()

@@ -2,7 +2,8 @@
 
 WASD move, space jumps, left shift sneaks, left ctrl sprints, the mouse looks around while the
 pointer is grabbed (click the window to grab it, Esc frees it), left/right/middle click attack,
-use and pick a block, 1-9 select the hotbar, Q drops, E opens the inventory, F swaps hands.
+use and pick a block, 1-9 or the mouse wheel select the hotbar, Q drops, E opens the inventory,
+F swaps hands.
 
 Mouse motion is summed between frames so none is lost, and a key or button pressed and released
 between two frames still shows up in the next action (for one frame).
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 import pygame
 
 from gameworld.actions import MAX_CAMERA_DEG_PER_FRAME, VPT_DEGREES_PER_MOUSE_UNIT, Action
+
+HOTBAR_SLOTS = 9
 
 
 def default_key_map() -> dict[int, str]:
@@ -53,6 +56,7 @@ class InputMapper:
         self.tapped: set[str] = set()  # pressed since the last action, even if released already
         self.mouse_dx = 0.0
         self.mouse_dy = 0.0
+        self.slot = 1  # the hotbar slot the wheel moves from (the game starts on slot 1)
 
     def set_grab(self, grabbed: bool) -> None:
         """Grab (hide, confine and use relative motion of) the pointer, or free it."""
@@ -72,7 +76,7 @@ class InputMapper:
         elif event.type == pygame.KEYUP and event.key in self.config.key_map:
             self.held.discard(self.config.key_map[event.key])
         elif event.type == pygame.MOUSEBUTTONDOWN:
-            if not self.grabbed:
+            if not self.grabbed and event.button in (1, 2, 3):
                 self.set_grab(True)  # this click only grabs the pointer
             elif event.button in self.config.button_map:
                 self._press(self.config.button_map[event.button])
@@ -81,12 +85,18 @@ class InputMapper:
         elif event.type == pygame.MOUSEMOTION and self.grabbed:
             self.mouse_dx += event.rel[0]
             self.mouse_dy += event.rel[1]
+        elif event.type == pygame.MOUSEWHEEL and self.grabbed and event.y:
+            # As in Minecraft: scrolling down (y < 0) moves right along the hotbar, wrapping around.
+            self.slot = (self.slot - 1 - (1 if event.y > 0 else -1)) % HOTBAR_SLOTS + 1
+            self.tapped.add(f"hotbar.{self.slot}")
         elif event.type == pygame.WINDOWFOCUSLOST:
             self.set_grab(False)
 
     def _press(self, name: str) -> None:
         self.held.add(name)
         self.tapped.add(name)
+        if name.startswith("hotbar."):
+            self.slot = int(name.removeprefix("hotbar."))
 
     def action(self) -> Action:
         """The action for the next frame; consumes the mouse motion and taps gathered so far."""
