@@ -99,10 +99,11 @@ class SessionRecorder:
         if views.keys() != self._tracks.keys():
             raise ValueError(f"views {sorted(views)} differ from the recording's {sorted(self._tracks)}")
         for name, view in views.items():
-            track = self._tracks[name]
-            if view.shape != track.shape or view.dtype != np.uint8:
-                raise ValueError(f"frame {view.dtype} {view.shape}: the recording is uint8 {track.shape}")
-            track.handle.write(np.ascontiguousarray(view).tobytes())
+            shape = self._tracks[name].shape
+            if view.shape != shape or view.dtype != np.uint8:
+                raise ValueError(f"frame {view.dtype} {view.shape}: the recording is uint8 {shape}")
+        for name, view in views.items():
+            self._tracks[name].handle.write(np.ascontiguousarray(view).tobytes())
         self.actions.append(action)
         self.extras.append({"pose": info["pose"]} if "pose" in info else {})
 
