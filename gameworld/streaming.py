@@ -3,8 +3,13 @@
 A `FrameStream` holds what the world model conditions on: the latents of the committed frames,
 noised to the context level and kept with their actions, and (with `use_cache`) their keys/values
 in a `KVCache`. `sample(actions)` denoises new frames after them with
-`gameworld.diffusion.sample_frames`; `commit` appends frames; `rollback` forgets the newest ones
+the samplers of `gameworld.diffusion`; `commit` appends frames; `rollback` forgets the newest ones
 (speculative frames whose action did not come).
+
+Committed frames reach the KV cache lazily: their keys/values are written by the first model call
+of the next `sample`, which takes them as extra query frames in front of the new ones
+(`forward_step(write_count=...)`; block-causality keeps their keys/values the same as a separate
+commit pass would make them). One call per frame instead of two. `flush()` writes them at once.
 
 Noise depends on the seed and the frame index only: frame f draws its sampling noise, then its
 commit noise, from a generator seeded with (seed, f), on the CPU. So a rollout is a function of the
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gameworld.diffusion import SAMPLERS, add_noise, sample_frames
+from gameworld.diffusion import SAMPLERS, add_noise, integrate, time_schedule
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.kv_cache import KVCache
 
@@ -84,16 +89,23 @@ class FrameStream:
         self._sink_entries: list[tuple[torch.Tensor, torch.Tensor, float]] = []
         self._recent_entries: deque[tuple[torch.Tensor, torch.Tensor, float]] = deque(maxlen=recent)
         self._num_frames = 0
+        self._unwritten: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # committed, not cached
 
     @property
     def num_frames(self) -> int:
         """Frames committed since the start (unbounded; only the window's are kept)."""
         return self._num_frames
 
+    @property
+    def num_unwritten(self) -> int:
+        """Committed frames whose keys/values the cache does not hold yet (see `flush`)."""
+        return sum(latents.shape[1] for latents, _, _ in self._unwritten)
+
     def reset(self) -> None:
         self.cache.reset()
         self._sink_entries.clear()
         self._recent_entries.clear()
+        self._unwritten.clear()
         self._num_frames = 0
 
     # ------------------------------------------------------------------------------------ noise
@@ -134,7 +146,7 @@ class FrameStream:
         noised = add_noise(latents.to(commit_noise), commit_noise, levels)
         actions = actions.to(commit_noise)
         if self.use_cache:
-            self._write(self.cache, noised, actions, levels)
+            self._unwritten.append((noised, actions, levels))
         for frame in range(count):
             entry = (noised[0, frame], actions[0, frame], sampling.context_noise)
             if self._num_frames < self.sinks:
@@ -157,6 +169,17 @@ class FrameStream:
         self._recent_entries.extend(entries[sinks:])
         self._num_frames = num_frames
 
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Write the keys/values of every committed frame the cache does not hold yet."""
+        if self._unwritten:
+            self._write(self.cache, *self._take_unwritten())
+
+    def _take_unwritten(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        latents, actions, levels = (torch.cat(parts, dim=1) for parts in zip(*self._unwritten, strict=True))
+        self._unwritten.clear()
+        return latents, actions, levels
+
     def _write(
         self, cache: KVCache, noised: torch.Tensor, actions: torch.Tensor, levels: torch.Tensor
     ) -> None:
@@ -171,21 +194,50 @@ class FrameStream:
         """Denoise new frames for actions [1, N, A] after the committed ones -> latents [1, N, C, h, w].
 
         The N frames are denoised jointly (block-causal among themselves, all at the same noise
-        level) and not committed.
+        level) and not committed. Guidance as in `gameworld.diffusion.sample_frames`.
         """
-        noise, _ = self.noise(self._num_frames, actions.shape[1])
+        count = actions.shape[1]
+        noise, _ = self.noise(self._num_frames, count)
         cache = self.cache if self.use_cache else self._refill_scratch()
-        return sample_frames(
-            self.model,
-            cache,
-            actions,
-            steps=sampling.steps,
-            sampler=sampling.sampler,
-            shift=sampling.shift,
-            guidance=sampling.guidance,
-            noise=noise,
-            commit=False,
-        )
+        pending = self._fusable_unwritten(count)
+        no_action = torch.zeros_like(actions)
+
+        def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+            nonlocal pending
+            levels = torch.full((1, count), t, device=self.device)
+            if pending is None:
+                v = self.model.forward_step(x, levels, actions, cache)
+            else:  # commit the pending frames in the same call: [pending | new] queries
+                latents, pending_actions, pending_levels = pending
+                written = latents.shape[1]
+                v = self.model.forward_step(
+                    torch.cat([latents, x], dim=1),
+                    torch.cat([pending_levels, levels], dim=1),
+                    torch.cat([pending_actions, actions], dim=1),
+                    cache,
+                    write=True,
+                    write_count=written,
+                )[:, written:]
+                pending = None
+            if sampling.guidance != 1.0:
+                v_free = self.model.forward_step(x, levels, no_action, cache)
+                v = v_free + sampling.guidance * (v - v_free)
+            return v
+
+        schedule = time_schedule(sampling.steps, sampling.shift)
+        return integrate(velocity, noise, schedule, sampling.sampler)
+
+    def _fusable_unwritten(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The unwritten frames, to be written by the next call on `count` new frames (or flushed now
+        when that call could not write them all)."""
+        if not self._unwritten:
+            return None
+        written, cache = self.num_unwritten, self.cache
+        crosses_sinks = cache.num_frames < self.sinks and cache.num_frames + written + count > self.window
+        if written > cache.ring_frames or crosses_sinks:
+            self.flush()
+            return None
+        return self._take_unwritten()
 
     def _refill_scratch(self) -> KVCache:
         self.cache.reset()
@@ -200,8 +252,14 @@ class FrameStream:
                 f"cannot roll back to frame {num_frames}: {self._num_frames} committed, "
                 f"lookahead {self.lookahead}"
             )
-        if self.use_cache:
-            self.cache.rollback(self.cache.num_frames - drop)
+        unwritten = min(drop, self.num_unwritten)
+        if unwritten:
+            keep = self.num_unwritten - unwritten
+            latents, actions, levels = self._take_unwritten()
+            if keep:
+                self._unwritten.append((latents[:, :keep], actions[:, :keep], levels[:, :keep]))
+        if self.use_cache and drop > unwritten:
+            self.cache.rollback(self.cache.num_frames - (drop - unwritten))
         for _ in range(drop):
             (self._recent_entries or self._sink_entries).pop()
         self._num_frames = num_frames

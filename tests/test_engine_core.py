@@ -84,6 +84,8 @@ def test_rollout_with_the_cache_equals_rollout_without_it_within_the_window(tiny
     assert cached.num_frames == recomputed.num_frames == 6
     torch.testing.assert_close(context_latents(cached), context_latents(recomputed), atol=1e-5, rtol=0)
     assert np.abs(a.astype(int) - b).max() <= 1
+    assert cached.stream.num_unwritten == 1  # the newest frame is written by the next model call
+    cached.stream.flush()
     assert cached.stream.cache.num_frames == 6 and recomputed.stream.use_cache is False
 
 

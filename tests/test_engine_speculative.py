@@ -32,11 +32,11 @@ class WriteLog:
         self.original = eng.model.forward_step
         eng.model.forward_step = self.forward_step
 
-    def forward_step(self, latents, levels, actions, cache, write=False):
+    def forward_step(self, latents, levels, actions, cache, write=False, write_count=None):
         if write:
-            for i in range(latents.shape[1]):
+            for i in range(latents.shape[1] if write_count is None else write_count):
                 self.frames[cache.num_frames + i] = (latents[:, i], levels[:, i], actions[:, i])
-        return self.original(latents, levels, actions, cache, write)
+        return self.original(latents, levels, actions, cache, write, write_count)
 
     @torch.no_grad()
     def rebuild(self, num_frames: int, like):
@@ -83,8 +83,13 @@ def test_rollback_at_every_mismatch_leaves_exactly_the_committed_frames(
         waiting = len(eng._speculation.latents) if eng._speculation else 0
         assert eng.num_frames == handed_out + waiting
         assert len(eng.stream.context()[0][0]) == min(eng.num_frames, 5)
-        assert_same_cache(eng.stream.cache, log.rebuild(eng.num_frames, eng.stream.cache))
+        # The newest frames reach the cache with the next model call: it holds all the others.
+        cache = eng.stream.cache
+        assert cache.num_frames + eng.stream.num_unwritten == eng.num_frames
+        assert_same_cache(cache, log.rebuild(cache.num_frames, cache))
     assert mismatches == 5
+    eng.stream.flush()
+    assert_same_cache(eng.stream.cache, log.rebuild(eng.num_frames, eng.stream.cache))
     stats = eng.stats
     assert stats.rejected > 0 and stats.accepted > 0
     assert stats.speculated == stats.accepted + stats.rejected + waiting
