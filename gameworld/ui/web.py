@@ -131,6 +131,10 @@ class SessionPool:
             session.last_input = self.clock()
             return session
 
+    def sessions(self) -> list[WebSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
     def get(self, key: str) -> WebSession | None:
         with self._lock:
             return self._sessions.get(key)
