@@ -3,6 +3,7 @@ checkpoints, and a 2-process DDP run with gloo on the CPU."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -133,8 +134,16 @@ def test_two_processes_with_gloo_train_on_disjoint_data(data, tmp_path):
                *smoke_overrides(data, out, "train.max_steps=6", "train.checkpoint_every=3",
                                 "train.log_data=true")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # its own process group, so that a timeout stops every rank
+    job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    try:
+        _, stderr = job.communicate(timeout=240)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode == 0, stderr[-3000:]
     seen = {}
     for rank in (0, 1):
         lines = [json.loads(line) for line in (out / f"data_rank{rank}.jsonl").read_text().splitlines()]

@@ -8,9 +8,21 @@ with the very next batch.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 from torch.utils.data import DataLoader, Dataset
+
+
+def leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """A loader worker outlives the SIGINT / SIGTERM sent to the whole process group (Ctrl-C, a
+    scheduler), so the main process can finish its step and checkpoint; a second SIGTERM (the main
+    process stopping its workers) ends it."""
+    def end_on_the_next(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, end_on_the_next)
 
 
 class BatchStream:
@@ -46,8 +58,13 @@ class BatchStream:
         first, count = self.batch * self.batch_size, self.batches_per_epoch() * self.batch_size
         indices = range(first, count)
         batches = [list(indices[i : i + self.batch_size]) for i in range(0, len(indices), self.batch_size)]
-        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers)
+        loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=self.num_workers,
+                            worker_init_fn=leave_stop_signals_to_the_main_process)
         self._iterator = zip(batches, loader, strict=True)
+
+    def close(self) -> None:
+        """Stop the loader workers (the position is kept: the next batch starts them again)."""
+        self._iterator = None
 
     def __iter__(self) -> BatchStream:
         return self

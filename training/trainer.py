@@ -441,6 +441,7 @@ class Trainer:
         timer = time.perf_counter()
         with self._stop_on_signals(), ExitStack() as stack:
             stack.callback(bar.close)
+            stack.callback(self.data.close)
             while self.step < cfg.max_steps:
                 metrics = self.train_step()
                 for name, value in metrics.items():
