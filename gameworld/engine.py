@@ -237,7 +237,7 @@ class WorldEngine:
         if self.settings.compile or self.settings.cuda_graphs:
             mode = "reduce-overhead" if self.settings.cuda_graphs else None
             for block in self.model.blocks:
-                block.compile(mode=mode, dynamic=False)
+                block.compile(mode=mode)
 
     def _new_stream(self) -> FrameStream:
         s = self.settings
