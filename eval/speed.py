@@ -358,7 +358,9 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
                 f"difference {r['difference_db']:+.2f} dB"
             )
     name = "speculative_quality" if args.spec_quality else "speed"
-    tag = Path(args.model).name if args.model else f"{args.size.replace(',', '-')}_{width}x{height}"
+    windows = "-".join(str(w) for w in args.windows)
+    sizes = args.size.replace(",", "-")
+    tag = Path(args.model).name if args.model else f"{sizes}_{width}x{height}_w{windows}"
     out = args.out or RESULTS / f"engine_{device.type}" / f"{name}_{tag}.json"
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "sizes", "all_cores", "voxel")}
     cuda = device.type == "cuda"
