@@ -171,6 +171,12 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     assert torch.equal(big.ema_state_dict()["weight"], big.module.weight.detach())  # no EMA: live weights
 
 
+def test_starting_over_in_a_folder_with_checkpoints_is_refused(tmp_path):
+    make_trainer(tmp_path, max_steps=4).fit()
+    with pytest.raises(ValueError, match="earlier run"):
+        make_trainer(tmp_path, max_steps=4, resume=False).fit()
+
+
 def test_bf16_autocast_is_refused_on_a_cpu(tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         make_trainer(tmp_path, precision="bf16")

@@ -243,8 +243,15 @@ class Trainer:
         return self.checkpoints.save(self.step, tensors, state, rng)
 
     def resume(self) -> bool:
-        """Load the newest good checkpoint, if any (and if `resume` is on); True when one was loaded."""
+        """Load the newest good checkpoint, if any; True when one was loaded.
+
+        With `resume` off, checkpoints already in the folder are an error: a new run would mix
+        its own with them (and a later resume could pick the old run's).
+        """
         if not self.cfg.resume:
+            if self.checkpoints.checkpoints():
+                raise ValueError(f"{self.checkpoints.directory} holds checkpoints of an earlier run; set "
+                                 "train.resume=true to continue it, or choose another train.out_dir")
             return False
         found = self.checkpoints.latest() if self.env.is_main else None
         step = distributed.broadcast_int(found.step if found else -1, self.env)
