@@ -198,6 +198,7 @@ def write_json(name: str, payload: dict) -> Path:
         "processor": platform.processor(),
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
+        "load_average_1m": os.getloadavg()[0],  # other work on the machine skews CPU timings
     }
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
