@@ -39,7 +39,7 @@ from gameworld.models.tokenizer import FrameTokenizer
 from gameworld.streaming import FrameStream, Sampling
 
 # Settings that shape the stream itself: changing one rebuilds it from the current context.
-STREAM_FIELDS = ("use_cache", "speculative", "seed")
+STREAM_FIELDS = ("use_cache", "speculative", "seed", "window")
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class WorldEngine:
             self.tokenizer.to(self.dtype)
         self._check_model()
         self._compile()
-        self.stream = self._new_stream()
+        self.stream = self._new_stream(self.settings)
         self.stats = EngineStats()
         self.frame: np.ndarray | None = None  # the newest frame handed out
         self._previous: Action | None = None  # the action of the newest frame
@@ -223,11 +223,11 @@ class WorldEngine:
             raise ValueError(
                 f"the world model takes {cfg.action_dim}-dim actions, the action space gives {self.space.dim}"
             )
-        window = self.settings.window
-        if window is not None and window != cfg.max_frames:
+        window = self._window(self.settings)
+        if not cfg.sink_frames + 2 <= window <= cfg.max_frames:
             raise ValueError(
-                f"window {window}: this world model attends to exactly {cfg.max_frames} frames "
-                f"(its max_frames); a shorter window needs a model built with that max_frames"
+                f"window {window}: this world model attends to {cfg.sink_frames + 2}..{cfg.max_frames} "
+                f"frames (gameworld.json context_frames {config.context_frames}, max_frames {cfg.max_frames})"
             )
         if self.settings.cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device; the engine runs on {self.device}")
@@ -239,27 +239,30 @@ class WorldEngine:
             for block in self.model.blocks:
                 block.compile(mode=mode)
 
-    def _new_stream(self) -> FrameStream:
-        s = self.settings
-        lookahead = s.speculative
-        return FrameStream(self.model, lookahead=lookahead, use_cache=s.use_cache, seed=s.seed)
+    def _window(self, settings: EngineSettings) -> int:
+        """Frames a new frame attends to, itself included: the setting, else context_frames."""
+        return settings.window or self.config.context_frames
+
+    def _new_stream(self, settings: EngineSettings) -> FrameStream:
+        return FrameStream(
+            self.model, self._window(settings), settings.speculative, settings.use_cache, settings.seed
+        )
 
     def configure(self, **changes) -> None:
         """Change settings between steps. Sampler fields apply to the next frame; `use_cache`,
-        `speculative` and `seed` rebuild the stream from its current context; `compile`,
-        `cuda_graphs` and `window` are fixed at construction."""
+        `speculative`, `seed` and `window` rebuild the stream from its current context; `compile`
+        and `cuda_graphs` are fixed at construction."""
         settings = replace(self.settings, **changes)
-        fixed = [name for name in ("compile", "cuda_graphs", "window") if name in changes
+        fixed = [name for name in ("compile", "cuda_graphs") if name in changes
                  and getattr(settings, name) != getattr(self.settings, name)]
         if fixed:
             raise ValueError(f"{fixed} cannot change on a running engine: make a new one")
-        self._drop_speculation()
         rebuild = any(getattr(settings, name) != getattr(self.settings, name) for name in STREAM_FIELDS)
-        self.settings = settings
-        if rebuild:
-            old, self.stream = self.stream, self._new_stream()
-            if old.num_frames:
-                self.stream.restore(*old.context(), num_frames=old.num_frames)
+        stream = self._new_stream(settings) if rebuild else self.stream  # a bad window fails here
+        self._drop_speculation()
+        if rebuild and self.stream.num_frames:
+            stream.restore(*self.stream.context(), num_frames=self.stream.num_frames)
+        self.settings, self.stream = settings, stream
 
     # ------------------------------------------------------------------------------------ start
 

@@ -65,12 +65,18 @@ def frame_generator(seed: int, frame: int) -> torch.Generator:
 class FrameStream:
     """Committed frames (noised latents + actions, and their keys/values) of one batch-1 rollout.
 
+    A new frame attends to `window` frames, itself included (default: the model's `max_frames`).
     `lookahead` frames can be committed beyond the newest one the next frame will keep, and rolled
     back later: room for speculative frames.
     """
 
     def __init__(
-        self, model: NextFrameDiT, lookahead: int = 0, use_cache: bool = True, seed: int = 0
+        self,
+        model: NextFrameDiT,
+        window: int | None = None,
+        lookahead: int = 0,
+        use_cache: bool = True,
+        seed: int = 0,
     ) -> None:
         if lookahead < 0:
             raise ValueError(f"lookahead must be >= 0, got {lookahead}")
@@ -80,9 +86,10 @@ class FrameStream:
         self.lookahead = lookahead
         cfg = model.config
         self.device, self.dtype = model.device, model.dtype  # (diffusers' model.device walks the modules)
-        self.window, self.sinks = cfg.max_frames, cfg.sink_frames
         # With the cache: the stream's keys/values. Without: scratch space re-filled for every sample.
-        self.cache: KVCache = model.new_cache(1, extra_frames=lookahead if use_cache else 0)
+        extra = lookahead if use_cache else 0
+        self.cache: KVCache = model.new_cache(1, extra_frames=extra, window_frames=window)
+        self.window, self.sinks = self.cache.window_frames, cfg.sink_frames
         self._latent_shape = (cfg.in_channels, cfg.latent_height, cfg.latent_width)
         recent = self.window - 1 - self.sinks + lookahead  # what the ring of the cache holds
         # (noised latent [C, h, w], action [A], noise level) of the first `sinks` and the newest frames

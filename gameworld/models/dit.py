@@ -377,16 +377,26 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         extra_frames: int = 0,
+        window_frames: int | None = None,
     ) -> KVCache:
-        """An empty cache for this model; `extra_frames` = room for speculative frames beyond the window."""
+        """An empty cache for this model; `extra_frames` = room for speculative frames beyond the window.
+
+        `window_frames` (default `max_frames`) shortens the window new frames attend to at inference.
+        """
         cfg = self.config
+        window = cfg.max_frames if window_frames is None else window_frames
+        if not cfg.sink_frames + 2 <= window <= cfg.max_frames:
+            raise ValueError(
+                f"window_frames must be in [{cfg.sink_frames + 2}, {cfg.max_frames}] (sink frames + 2 .. "
+                f"max_frames), got {window}"
+            )
         return KVCache(
             num_layers=cfg.depth,
             batch_size=batch_size,
             num_heads=cfg.num_heads,
             head_dim=self.head_dim,
             tokens_per_frame=self.tokens_per_frame,
-            window_frames=cfg.max_frames,
+            window_frames=window,
             sink_frames=cfg.sink_frames,
             extra_frames=extra_frames,
             device=device if device is not None else self.device,
@@ -414,10 +424,14 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         batch, count = latents.shape[:2]
         if batch != cache.batch_size:
             raise ValueError(f"batch size {batch} does not match the cache's {cache.batch_size}")
-        if cache.tokens_per_frame != self.tokens_per_frame or cache.window_frames != self.config.max_frames:
+        if (
+            cache.tokens_per_frame != self.tokens_per_frame
+            or cache.sink_frames != self.config.sink_frames
+            or cache.window_frames > self.config.max_frames
+        ):
             raise ValueError(f"{cache} was not made by this model (use model.new_cache)")
         first = cache.num_frames
-        window, sinks = self.config.max_frames, self.config.sink_frames
+        window, sinks = cache.window_frames, self.config.sink_frames
         if sinks and first < sinks and first + count > window:
             raise ValueError(
                 f"commit the {sinks} sink frame(s) before stepping past the window "
