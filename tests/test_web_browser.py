@@ -1,5 +1,5 @@
 """The web demo end to end in a real headless Chromium: keys, a frame drag and a touch-pad button
-reach the world, the frame on the page changes, and a screenshot is taken."""
+reach the world, the frame on the page changes, a screenshot is taken, the biome gallery restarts."""
 
 from __future__ import annotations
 
@@ -81,6 +81,11 @@ def test_keys_drags_and_pad_buttons_drive_the_world_in_chromium(demo, tmp_path):
         page.screenshot(path=str(tmp_path / "page.png"))
         (session,) = demo.pool.sessions()
         assert not np.array_equal(session.frame, session.source.reset()[0])  # the player moved
+
+        page.locator("#gw-biomes img[alt=desert]").click()  # the biome gallery picks the start scene
+        page.click("#gw-start")
+        wait_for(lambda: "voxel desert" in page.inner_text("#gw-hud"), what="a start in the desert")
+        assert session.source.scene.biome == "desert" and len(recorded(demo)) == 1
     assert "frames/s" in hud and "voxel forest" in hud
     shot = np.asarray(Image.open(tmp_path / "page.png").convert("RGB"))
     assert shot.shape == (900, 1280, 3) and shot.std() > 20  # a real page, not a blank one

@@ -214,6 +214,10 @@ class GameLoop:
             y += text.get_height()
         return top + height + 4
 
+    def pace(self) -> None:
+        """Wait until the next tick is due (at `config.fps`)."""
+        self._clock.tick(self.config.fps)
+
     def run(self, max_steps: int | None = None) -> None:
         self.open()
         try:
@@ -223,6 +227,6 @@ class GameLoop:
                 steps += 1
                 if steps % 20 == 0:
                     pygame.display.set_caption(f"{self.config.title} - {self.timer.fps:.1f} frames/s")
-                self._clock.tick(self.config.fps)
+                self.pace()
         finally:
             self.close()

@@ -346,7 +346,7 @@ class WebDemo:
                     kinds = list(START_KINDS) if self.is_model else ["biome"]
                     start_from = gr.Radio(kinds, value="biome", label="start from", visible=self.is_model)
                     gallery = gr.Gallery(biome_thumbnails(), label="biome", columns=4,
-                                         height=GALLERY_HEIGHT_PX, allow_preview=False)
+                                         height=GALLERY_HEIGHT_PX, allow_preview=False, elem_id="gw-biomes")
                     with gr.Row():
                         biome = gr.Dropdown(list(BIOMES), value="forest", label="biome")
                         seed = gr.Number(0, precision=0, label="seed")
