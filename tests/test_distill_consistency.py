@@ -16,6 +16,7 @@ from gameworld.diffusion.consistency import (
     flow_to_trig,
     make_clip,
     scm_loss,
+    segment_start,
     student_tangent,
     trig_model,
     trig_to_flow,
@@ -45,9 +46,12 @@ def gaussian_flow(mean: torch.Tensor, std: float):
         tt, mu, spread, z = parts(x_t, t, actions)
         return -mu + ((tt - 1) * std**2 + tt) / spread * z
 
-    def consistent(x_t, t, actions):
+    def consistent(x_t, t, actions, segments=1):
+        """Lands in one Euler step where the ODE is at the start b of t's segment (b = 0: f)."""
         tt, mu, _, z = parts(x_t, t, actions)
-        return (x_t - (mu + std * z)) / tt  # f = x_t - t v  ->  v = (x_t - f) / t
+        b = segment_start(t, segments)[..., None, None, None].to(x_t.dtype)
+        landing = (1 - b) * mu + torch.sqrt((1 - b) ** 2 * std**2 + b**2) * z
+        return (x_t - landing) / (tt - b)
 
     return teacher, consistent
 
@@ -107,6 +111,21 @@ def test_discrete_cd_loss_is_near_zero_for_the_exact_student_and_not_for_the_tea
     exact, _, _ = discrete_cd_loss(consistent, consistent, teacher, clip, cfg)
     wrong, _, _ = discrete_cd_loss(teacher, teacher, teacher, clip, cfg)
     assert float(exact) < 1e-3 * float(wrong), (float(exact), float(wrong))  # Heun steps: tiny solver error
+
+
+def test_multistep_cd_is_near_zero_for_a_student_whose_euler_steps_land_on_the_ode():
+    teacher, consistent = gaussian_flow(torch.linspace(-1, 1, 16).reshape(1, 4, 4).double(), std=0.5)
+    starts = segment_start(torch.tensor([0.05, 0.25, 0.26, 0.5, 0.75, 1.0]), 4)
+    assert starts.tolist() == [0, 0, 0.25, 0.25, 0.5, 0.75]
+    clip, _ = toy_clip()
+    cfg = ConsistencyConfig(method="discrete", discrete_intervals=32, segments=4, action_dropout=0.0)
+    clip = discrete_grid(clip, cfg.discrete_intervals, torch.Generator().manual_seed(3))
+    four_step = lambda x, t, a: consistent(x, t, a, segments=4)  # noqa: E731
+    exact, _, _ = discrete_cd_loss(four_step, four_step, teacher, clip, cfg)
+    one_step, _, _ = discrete_cd_loss(consistent, consistent, teacher, clip, cfg)
+    assert float(exact) < 1e-3 * float(one_step), (float(exact), float(one_step))
+    with pytest.raises(ValueError, match="multiple of segments"):
+        ConsistencyConfig(discrete_intervals=10, segments=4)
 
 
 def tiny_dit(backend="sdpa"):

@@ -34,7 +34,11 @@ the block-causal influence of moving earlier frames on later ones.
 
 **Discrete CD (method "discrete", LCM-style).** On a grid of N intervals in t, the teacher takes one
 Heun step from t_n to t_(n-1) and the student is pulled towards its own (stop-gradient) prediction
-there: ||f_theta(x_tn, t_n) - f-(x_t(n-1), t_(n-1))||^2, with f = x at t = 0. No JVP.
+there: ||f_theta(x_tn, t_n) - f-(x_t(n-1), t_(n-1))||^2, with f = x at t = 0. No JVP. With
+`segments` K > 1 it is multistep CD (Heek et al. 2024): the student's Euler step must land on the
+teacher's ODE at the start of each of K segments, so K Euler steps of the engine's sampler are
+exact for a perfect student (plain CD makes f exact, and Euler re-noising with the implied eps
+then leaves the ODE).
 
 **JVP and attention kernels.** Forward-mode AD runs through PyTorch's math SDPA kernel only: the
 CPU flash kernel raises NotImplementedError and FlexAttention (a higher-order op) cannot be
@@ -69,8 +73,8 @@ class ConsistencyConfig:
     context_noise_max: float = 0.05  # context frames are held at t ~ U(0, context_noise_max)
     tangent_norm: float = 0.1  # c in g / (||g|| + c), per frame
     tangent_warmup_steps: int = 100  # r in the tangent ramps linearly from 0 to 1 over these steps
-    discrete_intervals: int = 16  # discrete CD: N intervals of the t grid (a multiple of 4 keeps the
-    # 1, 2 and 4 step Euler grids on it)
+    discrete_intervals: int = 16  # discrete CD: N intervals of the t grid (a multiple of `segments`)
+    segments: int = 1  # discrete CD: K, the Euler steps the student is made for (multistep CD)
     action_dropout: float = 0.1  # as in training: the student keeps the teacher's "no action" ODE
 
     def __post_init__(self) -> None:
@@ -79,8 +83,10 @@ class ConsistencyConfig:
         if self.noise_std <= 0 or self.tangent_norm < 0 or self.tangent_warmup_steps < 0:
             raise ValueError(f"ConsistencyConfig needs noise_std > 0, tangent_norm >= 0 and "
                              f"tangent_warmup_steps >= 0: {self}")
-        if self.min_context < 0 or self.discrete_intervals < 1:
-            raise ValueError(f"ConsistencyConfig needs min_context >= 0 and discrete_intervals >= 1: {self}")
+        if self.min_context < 0 or self.segments < 1 or self.discrete_intervals % self.segments:
+            raise ValueError(f"ConsistencyConfig needs min_context >= 0, segments >= 1 and "
+                             f"discrete_intervals "
+                             f"a multiple of segments: {self}")
         for name in ("context_noise_max", "action_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ConsistencyConfig.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -258,23 +264,40 @@ def teacher_step(
     return x_t + step * 0.5 * (v + teacher(x_t + step * v, t_next, actions))
 
 
+def segment_start(t: torch.Tensor, segments: int) -> torch.Tensor:
+    """Start t_(k-1) = (k - 1) / K of the segment (t_(k-1), t_k] of [0, 1] that holds each t."""
+    return (torch.ceil(t * segments - 1e-6) - 1).clamp_min(0) / segments
+
+
+def euler_jump(x_t: torch.Tensor, t: torch.Tensor, v: torch.Tensor, t_to: torch.Tensor) -> torch.Tensor:
+    """x_t + (t_to - t) v per frame: one Euler step of the sampler (the consistency function at t_to = 0)."""
+    return x_t + _frame_axes(t_to - t, x_t) * v
+
+
 def discrete_cd_loss(
     model: VelocityModel, student: VelocityModel, teacher: VelocityModel, clip: DistillClip,
     cfg: ConsistencyConfig,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-    """Discrete consistency distillation of a clip whose moving frames sit on the grid (`discrete_grid`):
-    each is pulled towards the student's stop-gradient prediction one teacher step later (t_(n-1));
-    returns what `scm_loss` returns."""
+    """Discrete (multistep) consistency distillation of a clip whose moving frames sit on the grid
+    (`discrete_grid`); returns what `scm_loss` returns.
+
+    With K = `segments`, [0, 1] is cut into K segments and a frame at t in (t_(k-1), t_k] must land,
+    in one Euler step of the sampler, where the teacher's ODE is at t_(k-1): the target is one teacher
+    step to t_(n-1), then the student's own stop-gradient Euler step to t_(k-1) (none when
+    t_(n-1) = t_(k-1)). K = 1 is plain consistency distillation (the landing point is f at t = 0);
+    a K-step student samples with K Euler steps on the uniform grid.
+    """
     intervals = cfg.discrete_intervals
-    t, actions = clip.t, clip.actions
-    previous = (torch.round(t * intervals) - 1) / intervals  # exactly 0 after the last interval
-    t_next = torch.where(clip.moving.bool(), previous, t)  # context frames stay put
+    t, actions, moving = clip.t, clip.actions, clip.moving.bool()
+    t_next = torch.where(moving, (torch.round(t * intervals) - 1) / intervals, t)  # context frames stay put
+    start = torch.where(moving, segment_start(t, cfg.segments), t)
     x_t = clip.x_t
     with torch.no_grad():
         x_next = teacher_step(teacher, x_t, t, t_next, actions)
-        target = consistency_function(x_next, t_next, student(x_next, t_next, actions))
+        target = euler_jump(x_next, t_next, student(x_next, t_next, actions), start)
+        target = torch.where((t_next > start)[..., None, None, None], target, x_next)
     v = model(x_t, t, actions)
-    loss = _per_frame_mean((consistency_function(x_t, t, v).float() - target.float()).pow(2), clip.moving)
+    loss = _per_frame_mean((euler_jump(x_t, t, v, start).float() - target.float()).pow(2), clip.moving)
     return loss, {}, v
 
 
@@ -285,6 +308,8 @@ __all__ = [
     "consistency_function",
     "discrete_cd_loss",
     "discrete_grid",
+    "euler_jump",
+    "segment_start",
     "flow_to_trig",
     "jvp_attention",
     "make_clip",
