@@ -196,3 +196,28 @@ def test_app_play_reports_a_bad_start_before_opening_a_window(
     with pytest.raises(SystemExit):
         app.play.main([arg.format(model=tiny_model_dir) for arg in argv])
     assert message in capsys.readouterr().err
+
+
+def test_the_pygame_loop_drives_the_engine_with_real_events(tiny_model_dir):
+    import pygame
+
+    from gameworld.ui import LoopConfig
+
+    source = open_source(SourceChoice(model=str(tiny_model_dir)))
+    loop = GameLoop(source, LoopConfig(fps=240, scale=2, hud=False))
+    loop.open()
+    try:
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(1, 1)))
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_w, mod=0))
+        pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, rel=(20, 0), pos=(1, 1), buttons=(0, 0, 0)))
+        shown = []
+        for _ in range(3):
+            loop.tick()
+            shown.append(loop.frame)
+        assert np.array_equal(loop.window_pixels()[::2, ::2], loop.frame)  # what the window shows
+        assert "steps: 4 (euler)" in loop.hud_text() and "world: model tiny (cpu)" in loop.hud_text()
+    finally:
+        loop.close()
+    replay = open_source(SourceChoice(model=str(tiny_model_dir)))
+    expected = play(replay, [Action.of("forward", camera=(0, 3)), Action.of("forward"), Action.of("forward")])
+    assert all(np.array_equal(a, b) for a, b in zip(shown, expected[1:], strict=True))
