@@ -16,7 +16,7 @@ from gameworld.data import ClipDataset
 from gameworld.engine import WorldEngine
 from gameworld.modeldir import load_model_dir, read_config
 from training import distill
-from training.config import load_config
+from training.config import ConfigError, load_config
 from training.distributed import DistEnv
 from training.train import DataConfig
 
@@ -115,8 +115,10 @@ def test_discrete_and_adversarial_variants_train(data, tmp_path, extra):
         assert any(k.startswith("ema/critic.") for k in checkpoint)
 
 
-def test_a_teacher_that_does_not_fit_the_shards_is_a_clear_error(data, tmp_path):
+def test_a_teacher_that_does_not_fit_the_shards_or_a_step_count_mismatch_is_a_clear_error(data, tmp_path):
     cfg = job(data, tmp_path / "run", "data.clip_len=6")
+    assert isinstance(cfg.data, DataConfig)
     with pytest.raises(ValueError, match="longer than the teacher's window"):
         distill.run(cfg, DistEnv())
-    assert isinstance(cfg.data, DataConfig)
+    with pytest.raises(ConfigError, match="set sampler.steps=2"):
+        job(data, tmp_path / "run", "sampler.steps=4")

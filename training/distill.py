@@ -90,6 +90,10 @@ class DistillJob:
         if not 0 <= self.self_rollout <= 1 or self.rollout_steps < 1:
             raise ValueError(f"need 0 <= self_rollout <= 1 and rollout_steps >= 1, got {self.self_rollout} "
                              f"and {self.rollout_steps}")
+        segments = self.consistency.segments
+        if self.consistency.method == "discrete" and segments > 1 and self.sampler.steps != segments:
+            raise ValueError(f"a multistep student (consistency.segments={segments}) samples with that many "
+                             f"steps: set sampler.steps={segments} (it is {self.sampler.steps})")
 
 
 @dataclass
