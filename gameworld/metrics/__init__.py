@@ -1,0 +1,7 @@
+"""Evaluation metrics shared by `eval.score`, training validation and front ends.
+
+- `image`: PSNR, SSIM, sharpness, mean colour, feature cosine (no model needed)
+- `lpips`, `fvd`: perceptual distance and Frechet video distance from user-provided local weights
+- `controls`: key-group and camera-direction labels and accuracies (GameWorld Score's definitions)
+- `protocol`: the GameWorld Score clip protocol (quick and full) on the voxel game or given starts
+"""

@@ -1,0 +1,132 @@
+"""What a player's input looks like to a controllability score: key groups and camera directions.
+
+GameWorld Score (Matrix-Game) scores keyboard control on forward/back and left/right as 3-class
+problems (neither, one, the other), jump and attack as binary, and the mouse as 9 classes: no
+move, or one of 8 directions. Here a camera axis counts as moving when it turns by more than
+`DEAD_ZONE_DEG` degrees in the frame; the 9 classes are the 3 x 3 grid of (pitch, yaw) states:
+
+    class = 3 * pitch_state + yaw_state    pitch: 0 none, 1 up, 2 down;  yaw: 0 none, 1 left, 2 right
+
+so class 0 is "no move" and the other 8 are the directions (VPT signs: negative pitch looks up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gameworld.actions import Action, ActionSpace
+
+DEAD_ZONE_DEG = 1.0  # a camera axis turning less than this per frame counts as still
+KEY_GROUPS: dict[str, tuple[str, ...]] = {  # 3-class groups: state 1 = first key, 2 = second key
+    "move": ("forward", "back"),
+    "strafe": ("left", "right"),
+}
+BINARY_KEYS: tuple[str, ...] = ("jump", "attack")
+GROUPS: tuple[str, ...] = ("move", "strafe", "jump", "attack", "camera")
+CAMERA_CLASS_NAMES: tuple[str, ...] = ("none", "left", "right", "up", "up-left", "up-right",
+                                       "down", "down-left", "down-right")
+
+
+def axis_state(degrees: np.ndarray | torch.Tensor, dead_zone: float = DEAD_ZONE_DEG):
+    """Per value: 0 when |d| <= dead_zone, 1 when negative (up / left), 2 when positive."""
+    if torch.is_tensor(degrees):
+        return 2 * (degrees > dead_zone).long() + (degrees < -dead_zone).long()
+    degrees = np.asarray(degrees)
+    return 2 * (degrees > dead_zone).astype(np.int64) + (degrees < -dead_zone).astype(np.int64)
+
+
+def camera_class(dpitch, dyaw, dead_zone: float = DEAD_ZONE_DEG):
+    """The 9-class mouse label of camera turns in degrees (arrays or tensors of one shape)."""
+    return 3 * axis_state(dpitch, dead_zone) + axis_state(dyaw, dead_zone)
+
+
+@dataclass
+class ControlLabels:
+    """Per-frame labels of a clip, each `int64 [T]` (camera `float32 [T, 2]` in degrees)."""
+
+    move: np.ndarray
+    strafe: np.ndarray
+    jump: np.ndarray
+    attack: np.ndarray
+    camera_deg: np.ndarray
+
+    @property
+    def camera(self) -> np.ndarray:
+        return camera_class(self.camera_deg[:, 0], self.camera_deg[:, 1])
+
+    def group(self, name: str) -> np.ndarray:
+        if name not in GROUPS:
+            raise ValueError(f"unknown control group {name!r}; known: {GROUPS}")
+        return self.camera if name == "camera" else getattr(self, name)
+
+    def __len__(self) -> int:
+        return len(self.move)
+
+
+def labels_from_keys(keys: np.ndarray, camera_deg: np.ndarray, key_names: Sequence[str]) -> ControlLabels:
+    """Labels from a multi-hot key array `[T, K]` (resolved: no cancelling pairs) and degrees `[T, 2]`."""
+    index = {k: i for i, k in enumerate(key_names)}
+    missing = [k for k in (*sum(KEY_GROUPS.values(), ()), *BINARY_KEYS) if k not in index]
+    if missing:
+        raise ValueError(f"the action space lacks the scored key(s) {missing}")
+    held = np.asarray(keys) > 0.5
+
+    def three_way(first: str, second: str) -> np.ndarray:
+        a, b = held[:, index[first]], held[:, index[second]]
+        return np.where(a & ~b, 1, np.where(b & ~a, 2, 0)).astype(np.int64)
+
+    groups = {name: three_way(*pair) for name, pair in KEY_GROUPS.items()}
+    binary = {name: held[:, index[name]].astype(np.int64) for name in BINARY_KEYS}
+    return ControlLabels(**groups, **binary, camera_deg=np.asarray(camera_deg, dtype=np.float32))
+
+
+def labels_from_actions(actions: Sequence[Action], space: ActionSpace | None = None) -> ControlLabels:
+    """Labels of a list of actions (resolved in `space`, default Minecraft's)."""
+    space = space or ActionSpace.minecraft()
+    resolved = [space.resolve(a) for a in actions]
+    keys = np.array([[k in a.keys for k in space.keys] for a in resolved], dtype=np.float32)
+    keys = keys.reshape(len(resolved), len(space.keys))
+    camera = np.array([a.camera for a in resolved], dtype=np.float32).reshape(len(resolved), 2)
+    return labels_from_keys(keys, camera, space.keys)
+
+
+def labels_from_encoded(encoded: torch.Tensor | np.ndarray, space: ActionSpace) -> ControlLabels:
+    """Labels of `space.encode(...)` rows `[T, A]`; the camera is read from its continuous value
+    (turns beyond the space's `max_deg` are clipped there)."""
+    values = np.asarray(encoded.detach().cpu() if torch.is_tensor(encoded) else encoded, dtype=np.float32)
+    if values.ndim != 2 or values.shape[1] != space.dim or space.camera is None:
+        raise ValueError(f"expected encoded actions [T, {space.dim}] of a space with a camera, "
+                         f"got {values.shape}")
+    k = len(space.keys)
+    return labels_from_keys(values[:, :k], values[:, k : k + 2] * space.camera.max_deg, space.keys)
+
+
+def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Share of equal entries (NaN for none)."""
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    if predicted.shape != target.shape:
+        raise ValueError(f"accuracy of {predicted.shape} against {target.shape}")
+    return float((predicted == target).mean()) if target.size else float("nan")
+
+
+def balanced_accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
+    """Mean over the classes present in `target` of the share of that class predicted right."""
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    classes = np.unique(target)
+    if not len(classes):
+        return float("nan")
+    return float(np.mean([(predicted[target == c] == c).mean() for c in classes]))
+
+
+def group_accuracies(predicted: ControlLabels, target: ControlLabels, skip_first: bool = True) -> dict:
+    """Per group: accuracy and balanced accuracy over the frames (frame 0 has no action: skipped)."""
+    start = 1 if skip_first else 0
+    out = {}
+    for name in GROUPS:
+        p, t = predicted.group(name)[start:], target.group(name)[start:]
+        out[name] = {"accuracy": accuracy(p, t), "balanced": balanced_accuracy(p, t), "frames": int(len(t))}
+    return out

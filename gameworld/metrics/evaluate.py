@@ -1,0 +1,288 @@
+"""Run the GameWorld Score protocol: generate every clip with `WorldEngine`, replay it in the voxel
+game, and score the pair. `eval.score` is the command line around `evaluate`.
+
+Rows of a report: the model, optionally a teacher model (the many-step model the student was
+distilled from), `copy-last-frame` (the start frame held still: what a model that ignores the
+actions scores), and `ground truth` (the voxel game itself: the IDM's ceiling).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gameworld.actions import Action
+from gameworld.metrics.controls import GROUPS, ControlLabels, group_accuracies, labels_from_actions
+from gameworld.metrics.fvd import I3DFeatures, frechet_distance
+from gameworld.metrics.image import feature_cosine, mean_colour, psnr, sharpness, ssim
+from gameworld.metrics.lpips import LPIPS
+from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
+from gameworld.models.idm import InverseDynamicsModel
+
+HORIZONS = (1, 8, 16, 64)
+LONG_MARKS = (1, 10, 100, 1000)
+KEY_GROUPS_SCORED = ("move", "strafe", "jump", "attack")
+GROUND_TRUTH, COPY_LAST = "ground truth", "copy-last-frame"
+# A generator: (context frames [K, H, W, 3], context actions, clip actions) -> clip frames [T, H, W, 3]
+Generator = Callable[[np.ndarray, list[Action], list[Action]], np.ndarray]
+
+
+@dataclass
+class Scorers:
+    """The networks metrics need; any may be missing (its metrics are then reported as not computed)."""
+
+    idm: InverseDynamicsModel | None = None
+    lpips: LPIPS | None = None
+    i3d: I3DFeatures | None = None
+
+
+@dataclass
+class RowAccumulator:
+    """Per-clip results of one row, summarised by `summary()`."""
+
+    psnr: list[np.ndarray] = field(default_factory=list)  # [T] each
+    ssim: list[np.ndarray] = field(default_factory=list)
+    lpips: list[np.ndarray] = field(default_factory=list)
+    predicted: list[ControlLabels] = field(default_factory=list)
+    asked: list[ControlLabels] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    camera_error: list[np.ndarray] = field(default_factory=list)  # [T, 2] degrees
+    cosine_consecutive: list[float] = field(default_factory=list)
+    cosine_to_first: list[float] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)  # I3D, one per clip
+    seconds: float = 0.0
+    frames: int = 0
+
+
+def engine_generator(engine) -> Generator:
+    """A `WorldEngine` as a generator: reset on the context, roll out the clip's actions."""
+
+    def generate(context: np.ndarray, context_actions: list[Action], actions: list[Action]) -> np.ndarray:
+        start = engine.reset(frames=context, actions=context_actions)
+        return np.concatenate([start[None], engine.rollout(actions[1:])])
+
+    return generate
+
+
+def copy_last_generator(
+    context: np.ndarray, context_actions: list[Action], actions: list[Action]
+) -> np.ndarray:
+    return np.repeat(context[-1:], len(actions), axis=0)
+
+
+def camera_error(predicted: ControlLabels, poses: list[dict]) -> np.ndarray:
+    """|camera read by the IDM, summed over the clip - the true pose change| per frame, [T, 2] degrees."""
+    read = np.cumsum(predicted.camera_deg, axis=0)  # [T, 2] (pitch, yaw)
+    pitch = np.array([p["pitch"] - poses[0]["pitch"] for p in poses])
+    yaw = np.array([p["yaw"] - poses[0]["yaw"] for p in poses])
+    error_yaw = (read[:, 1] - yaw + 180.0) % 360.0 - 180.0
+    return np.abs(np.stack([read[:, 0] - pitch, error_yaw], axis=1))
+
+
+def score_clip(
+    row: RowAccumulator,
+    frames: np.ndarray,
+    truth: np.ndarray,
+    clip: ScoreClip,
+    poses: list[dict],
+    scorers: Scorers,
+) -> None:
+    row.psnr.append(psnr(frames, truth))
+    row.ssim.append(ssim(frames, truth))
+    row.names.append(clip.name)
+    if scorers.lpips is not None:
+        row.lpips.append(scorers.lpips.frames(frames, truth))
+    if scorers.idm is not None:
+        with torch.no_grad():
+            predicted = scorers.idm.predict(frames[None])[0]
+            cosine = feature_cosine(scorers.idm.frame_features(frames[None])[0].cpu())
+        row.predicted.append(predicted)
+        row.asked.append(labels_from_actions(list(clip.actions)))
+        row.camera_error.append(camera_error(predicted, poses))
+        row.cosine_consecutive.append(float(cosine["consecutive"].mean()))
+        row.cosine_to_first.append(float(cosine["to_first"].mean()))
+    if scorers.i3d is not None:
+        row.features.append(scorers.i3d(frames[None])[0])
+
+
+def _join(labels: list[ControlLabels]) -> ControlLabels:
+    return ControlLabels(
+        **{
+            name: np.concatenate([getattr(c, name)[1:] for c in labels])
+            for name in ("move", "strafe", "jump", "attack", "camera_deg")
+        }
+    )
+
+
+def _controls(predicted: list[ControlLabels], asked: list[ControlLabels]) -> dict:
+    groups = group_accuracies(_join(predicted), _join(asked), skip_first=False)
+    return {
+        "keyboard_accuracy": float(np.mean([groups[g]["accuracy"] for g in KEY_GROUPS_SCORED])),
+        "mouse_accuracy": groups["camera"]["accuracy"],
+        "groups": groups,
+    }
+
+
+def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) -> dict:
+    """The numbers of one row (None where a metric was not computed)."""
+    curve = lambda values: np.mean(np.stack(values), axis=0) if values else None  # noqa: E731
+    psnr_curve, ssim_curve, lpips_curve = curve(row.psnr), curve(row.ssim), curve(row.lpips)
+    at = lambda c, h: None if c is None or h >= len(c) else float(c[h])  # noqa: E731
+    out = {
+        "clips": len(row.psnr),
+        "psnr": {str(h): at(psnr_curve, h) for h in HORIZONS},
+        "ssim": {str(h): at(ssim_curve, h) for h in HORIZONS},
+        "lpips": {str(h): at(lpips_curve, h) for h in HORIZONS},
+        "psnr_mean": float(psnr_curve[1:].mean()),
+        "ssim_mean": float(ssim_curve[1:].mean()),
+        "curves": {
+            "psnr": psnr_curve.tolist(),
+            "ssim": ssim_curve.tolist(),
+            "lpips": None if lpips_curve is None else lpips_curve.tolist(),
+        },
+        "fvd": None,
+        "keyboard_accuracy": None,
+        "mouse_accuracy": None,
+        "groups": None,
+        "per_action": None,
+        "camera_error_deg": None,
+        "cosine_consecutive": None,
+        "cosine_to_first": None,
+        "frames_per_second": row.frames / row.seconds if row.seconds > 0 else None,
+    }
+    if row.predicted:
+        out.update(_controls(row.predicted, row.asked))
+        per_action = {}
+        for name in dict.fromkeys(row.names):
+            index = [i for i, n in enumerate(row.names) if n == name]
+            result = _controls([row.predicted[i] for i in index], [row.asked[i] for i in index])
+            per_action[name] = {k: result[k] for k in ("keyboard_accuracy", "mouse_accuracy")}
+        out["per_action"] = per_action
+        errors = np.concatenate([e[1:] for e in row.camera_error])
+        out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}
+        out["cosine_consecutive"] = float(np.mean(row.cosine_consecutive))
+        out["cosine_to_first"] = float(np.mean(row.cosine_to_first))
+    if row.features and reference_features and len(row.features) >= 2:
+        out["fvd"] = frechet_distance(np.stack(row.features), np.stack(reference_features))
+    return out
+
+
+def run_clips(
+    protocol: Protocol,
+    generators: dict[str, Generator],
+    scorers: Scorers,
+    keep: int = 8,
+    on_generated: Callable[[str, ScoreClip, np.ndarray], None] | None = None,
+) -> tuple[dict, dict[str, list[np.ndarray]]]:
+    """Score every clip for every generator (and the ground truth); also return the first `keep`
+    clips of each row for the video grid. `on_generated(row, clip, frames)` sees every clip."""
+    rows = {name: RowAccumulator() for name in (*generators, GROUND_TRUTH)}
+    kept: dict[str, list[np.ndarray]] = {name: [] for name in rows}
+    clips = protocol.clips()
+    for clip in tqdm(clips, desc=f"{protocol.name} protocol", unit="clip"):
+        context, truth, context_actions, poses = protocol.ground_truth(clip)
+        outputs = {GROUND_TRUTH: truth}
+        for name, generate in generators.items():
+            start = time.perf_counter()
+            outputs[name] = generate(context, context_actions, list(clip.actions))
+            rows[name].seconds += time.perf_counter() - start
+            rows[name].frames += len(clip.actions) - 1
+        for name, frames in outputs.items():
+            score_clip(rows[name], frames, truth, clip, poses, scorers)
+            if len(kept[name]) < keep:
+                kept[name].append(frames)
+            if on_generated is not None:
+                on_generated(name, clip, frames)
+    reference = rows[GROUND_TRUTH].features
+    return {name: summarise(row, reference) for name, row in rows.items()}, kept
+
+
+def run_long(protocol: Protocol, generators: dict[str, Generator]) -> dict:
+    """1,000-frame idle and walking rollouts: mean colour, sharpness and PSNR to the truth over time."""
+    biome = "plains"
+    results = {}
+    for kind in ("idle", "walk"):
+        actions = long_rollout_actions(kind, protocol.long_frames)
+        world, context, context_actions = protocol.start_world(biome, 0)
+        truth = [context[-1]] + [
+            world.step(a)[0] for a in tqdm(actions[1:], desc=f"{kind} truth", unit="frame")
+        ]
+        truth = np.stack(truth)
+        results[kind] = {}
+        for name, generate in {**generators, GROUND_TRUTH: None}.items():
+            frames = truth if generate is None else generate(context, context_actions, actions)
+            colour, sharp, close = mean_colour(frames), sharpness(frames), psnr(frames, truth)
+            marks = [m for m in LONG_MARKS if m < len(frames)]
+            results[kind][name] = {
+                "marks": marks,
+                "mean_colour": [colour[m].tolist() for m in marks],
+                "sharpness": [float(sharp[m]) for m in marks],
+                "psnr": [float(close[m]) for m in marks],
+                "curves": {
+                    "brightness": colour.mean(1).tolist(),
+                    "sharpness": sharp.tolist(),
+                    "psnr": close.tolist(),
+                },
+            }
+    return results
+
+
+def run_revisit(protocol: Protocol, generators: dict[str, Generator]) -> dict:
+    """PSNR between the frame before and after a 360-degree turn and a walk there and back."""
+    results = {}
+    for kind in ("turn", "walk"):
+        actions, back = revisit_actions(kind)
+        world, context, context_actions = protocol.start_world("plains", 1)
+        truth = np.stack([context[-1]] + [world.step(a)[0] for a in actions[1:]])
+        results[kind] = {}
+        for name, generate in {**generators, GROUND_TRUTH: None}.items():
+            frames = truth if generate is None else generate(context, context_actions, actions)
+            results[kind][name] = float(psnr(frames[back], frames[0]))
+    return results
+
+
+def evaluate(
+    protocol: Protocol,
+    generators: dict[str, Generator],
+    scorers: Scorers,
+    clip_generators: dict[str, Generator] | None = None,
+    on_generated: Callable[[str, ScoreClip, np.ndarray], None] | None = None,
+) -> tuple[dict, dict]:
+    """Everything: clips for `generators` and `clip_generators` (clips only, e.g. a slow teacher),
+    long rollouts and revisits for `generators`. Returns (results, kept clips per row)."""
+    start = time.perf_counter()
+    rows, kept = run_clips(
+        protocol, {**generators, **(clip_generators or {})}, scorers, on_generated=on_generated
+    )
+    results = {
+        "protocol": protocol.to_dict(),
+        "horizons": list(HORIZONS),
+        "rows": rows,
+        "long": run_long(protocol, generators),
+        "revisit": run_revisit(protocol, generators),
+        "computed": {
+            "lpips": scorers.lpips is not None,
+            "fvd": scorers.i3d is not None,
+            "controls": scorers.idm is not None,
+        },
+        "control_groups": list(GROUPS),
+    }
+    results["seconds"] = time.perf_counter() - start
+    return results, kept
+
+
+def finite_or_none(value):
+    """JSON-safe numbers: NaN and infinities become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value

@@ -1,0 +1,233 @@
+"""What `eval.score` writes: results.json, results.md, PNG plots, an mp4 grid, the official layout.
+
+Plots are drawn with PIL (no plotting library needed): line charts of a metric over the horizon
+and bar charts of per-action accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from gameworld.atomic import staged, write_text_atomic
+from gameworld.data.video import write_video
+from gameworld.metrics.evaluate import finite_or_none
+
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+NOT_COMPUTED = "not computed"
+
+
+def _fmt(value, digits: int = 2, percent: bool = False) -> str:
+    if value is None:
+        return NOT_COMPUTED
+    return f"{100 * value:.1f}%" if percent else f"{value:.{digits}f}"
+
+
+def markdown(results: dict, command: str = "") -> str:
+    """The report as Markdown tables (metrics that were not computed say so)."""
+    rows, horizons = results["rows"], results["horizons"]
+    p = results["protocol"]
+    lines = [f"# GameWorld Score ({p['name']} protocol)", ""]
+    if command:
+        lines += ["```bash", command, "```", ""]
+    lines += [
+        f"{rows[next(iter(rows))]['clips']} clips of {p['frames']} frames at {p['width']}x{p['height']}, "
+        f"{p['context']} context frames, world seeds from {p['seed_base']}; "
+        f"{results['seconds']:.0f} s in all.",
+        "",
+        "## Against the ground truth",
+        "",
+    ]
+    head = ["row", *[f"PSNR@{h}" for h in horizons], *[f"SSIM@{h}" for h in horizons], "LPIPS@16", "FVD"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        cells = [
+            name,
+            *[_fmt(row["psnr"][str(h)]) for h in horizons],
+            *[_fmt(row["ssim"][str(h)], 3) for h in horizons],
+            _fmt(row["lpips"]["16"], 3),
+            _fmt(row["fvd"], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Controllability (IDM) and consistency", ""]
+    head = [
+        "row",
+        "keyboard",
+        "mouse",
+        "move",
+        "strafe",
+        "jump",
+        "attack",
+        "camera err pitch/yaw (deg)",
+        "cos consecutive",
+        "cos to first",
+        "frames/s",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in rows.items():
+        groups = row["groups"] or {}
+        err = row["camera_error_deg"]
+        cells = [
+            name,
+            _fmt(row["keyboard_accuracy"], percent=True),
+            _fmt(row["mouse_accuracy"], percent=True),
+            *[
+                _fmt(groups[g]["accuracy"], percent=True) if groups else NOT_COMPUTED
+                for g in ("move", "strafe", "jump", "attack")
+            ],
+            NOT_COMPUTED if err is None else f"{err['pitch']:.1f} / {err['yaw']:.1f}",
+            _fmt(row["cosine_consecutive"], 3),
+            _fmt(row["cosine_to_first"], 3),
+            _fmt(row["frames_per_second"], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    for kind, table in results["long"].items():
+        marks = next(iter(table.values()))["marks"]
+        lines += [
+            "",
+            f"## {p['long_frames']}-frame {kind} rollout (brightness, sharpness, PSNR at frame)",
+            "",
+        ]
+        head = ["row", *[f"frame {m}" for m in marks]]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, row in table.items():
+            cells = [
+                f"{np.mean(c):.0f}, {s:.0f}, {q:.1f} dB"
+                for c, s, q in zip(row["mean_colour"], row["sharpness"], row["psnr"], strict=True)
+            ]
+            lines.append("| " + " | ".join([name, *cells]) + " |")
+    lines += ["", "## Scene revisit: PSNR between the frame before and after (dB)", ""]
+    revisit = results["revisit"]
+    names = list(next(iter(revisit.values())))
+    lines += ["| test | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for kind, values in revisit.items():
+        lines.append(f"| {kind} | " + " | ".join(_fmt(values[n]) for n in names) + " |")
+    lines += ["", "Metric definitions: `eval/README.md`.", ""]
+    return "\n".join(lines)
+
+
+def line_plot(path: Path, title: str, curves: dict[str, Sequence[float]], size=(640, 400)) -> None:
+    """A PNG line chart of several curves over the frame index."""
+    width, height = size
+    left, right, top, bottom = 50, 150, 30, 30
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    values = [v for c in curves.values() for v in c if v is not None and np.isfinite(v)]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    high = high if high > low else low + 1.0
+    length = max(len(c) for c in curves.values())
+    x = lambda i: left + (width - left - right) * i / max(1, length - 1)  # noqa: E731
+    y = lambda v: top + (height - top - bottom) * (1 - (v - low) / (high - low))  # noqa: E731
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    draw.text((left, 8), title, fill="black")
+    draw.text((4, top), f"{high:.3g}", fill="black")
+    draw.text((4, height - bottom - 10), f"{low:.3g}", fill="black")
+    draw.text((left, height - bottom + 6), "0", fill="black")
+    draw.text((width - right - 20, height - bottom + 6), str(length - 1), fill="black")
+    for k, (name, curve) in enumerate(curves.items()):
+        colour = COLOURS[k % len(COLOURS)]
+        points = [(x(i), y(v)) for i, v in enumerate(curve) if v is not None and np.isfinite(v)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        draw.text((width - right + 8, top + 16 * k), name, fill=colour)
+    with staged(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def bar_plot(path: Path, title: str, bars: dict[str, dict[str, float]], size=(900, 420)) -> None:
+    """A PNG grouped bar chart: one group per action, one bar per row (values in 0..1)."""
+    width, height = size
+    left, top, bottom = 40, 40, 110
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 8), title, fill="black")
+    rows = list(bars)
+    actions = list(dict.fromkeys(a for r in bars.values() for a in r))
+    slot = (width - left - 10) / max(1, len(actions))
+    bar = slot / (len(rows) + 1)
+    base = height - bottom
+    draw.line([left, base, width - 10, base], fill="black")
+    for j, action in enumerate(actions):
+        for k, row in enumerate(rows):
+            value = bars[row].get(action)
+            if value is None or not np.isfinite(value):
+                continue
+            x0 = left + j * slot + k * bar
+            draw.rectangle(
+                [x0, base - (base - top) * value, x0 + bar - 1, base], fill=COLOURS[k % len(COLOURS)]
+            )
+        label = Image.new("RGB", (bottom - 4, 12), "white")
+        ImageDraw.Draw(label).text((0, 0), action, fill="black")
+        image.paste(label.rotate(90, expand=True), (int(left + j * slot), base + 4))
+    for k, row in enumerate(rows):
+        draw.text((width - 200, 8 + 12 * k), row, fill=COLOURS[k % len(COLOURS)])
+    with staged(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def write_mp4(path: Path, frames, fps: float) -> None:
+    """An mp4 written under a temporary name (with the .mp4 suffix the encoder needs), then renamed."""
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.mp4")
+    try:
+        write_video(tmp, frames, fps)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def video_grid(path: Path, kept: dict[str, list[np.ndarray]], fps: float = 20.0) -> None:
+    """One mp4: a column per clip, a row per generator (ground truth included), labelled by order."""
+    rows = list(kept)
+    count = min(len(v) for v in kept.values())
+    length = min(len(c) for v in kept.values() for c in v[:count])
+    grid = np.concatenate(
+        [np.concatenate([kept[r][i][:length] for i in range(count)], axis=2) for r in rows], axis=1
+    )  # [T, rows*H, count*W, 3]
+    h, w = grid.shape[1:3]
+    write_mp4(path, grid[:, : h - h % 2, : w - w % 2], fps)
+
+
+def gameworld_names(clips: Sequence) -> dict[str, str]:
+    """clip key -> file name in the official GameWorldScore layout: `<index:04d>_<action>.mp4`,
+    the same action grouped together (actions sorted by name, starts in protocol order)."""
+    names = {}
+    for clip in sorted(clips, key=lambda c: c.name):  # stable: protocol order within an action
+        names[clip.key] = f"{len(names):04d}_{clip.name}.mp4"
+    return names
+
+
+def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], command: str = "") -> None:
+    """results.json, results.md, the PNG plots and grid.mp4 in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(finite_or_none(results), indent=1) + "\n")
+    write_text_atomic(out / "results.md", markdown(results, command))
+    rows = results["rows"]
+    line_plot(
+        out / "psnr_vs_horizon.png",
+        "PSNR to ground truth (dB) vs frame",
+        {n: r["curves"]["psnr"][1:] for n, r in rows.items() if n != "ground truth"},
+    )
+    line_plot(
+        out / "ssim_vs_horizon.png",
+        "SSIM to ground truth vs frame",
+        {n: r["curves"]["ssim"][1:] for n, r in rows.items() if n != "ground truth"},
+    )
+    for metric in ("keyboard_accuracy", "mouse_accuracy"):
+        bars = {
+            n: {a: v[metric] for a, v in r["per_action"].items()} for n, r in rows.items() if r["per_action"]
+        }
+        if bars:
+            bar_plot(out / f"per_action_{metric}.png", f"{metric.replace('_', ' ')} per action (IDM)", bars)
+    for kind, table in results["long"].items():
+        for metric in ("brightness", "sharpness", "psnr"):
+            line_plot(
+                out / f"long_{kind}_{metric}.png",
+                f"{kind} rollout: {metric} vs frame",
+                {n: r["curves"][metric] for n, r in table.items()},
+            )
+    video_grid(out / "grid.mp4", kept)

@@ -1,0 +1,154 @@
+"""`InverseDynamicsModel`: which keys and camera turn made a clip of frames, frame by frame.
+
+Evaluation scores a world model's controllability with it (GameWorld Score, MineWorld): run the
+IDM on generated clips and compare its reading with the actions that were asked for; on ground
+truth clips the same IDM gives the ceiling. Its frame encoder also gives the features of the
+temporal-consistency metrics.
+
+    frames uint8 [B, T, H, W, 3] --resize--> [B*T, 3, h, w] --frame encoder--> [B, T, C, h/8, w/8]
+    pairs (f[t-1], f[t], f[t] - f[t-1]) --pair encoder, flatten--> [B, T-1, D]
+    temporal convolutions (both directions, dilated) --heads--> logits per transition t = 1..T-1
+
+A transition t is the tick that turned frame t-1 into frame t: its action is `a[t]` (the
+project's time convention), so the outputs line up with `actions[1:]`. The temporal layers see
+about +-14 transitions, enough to tell a held jump key from a single hop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+from gameworld.metrics.controls import BINARY_KEYS, KEY_GROUPS, ControlLabels, axis_state
+
+# head name -> number of logits; "pitch"/"yaw" are the 3 axis states of `gameworld.metrics.controls`.
+HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name in BINARY_KEYS},
+                         "pitch": 3, "yaw": 3, "camera": 2}
+CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.GroupNorm(8, cout), nn.SiLU())
+
+
+class InverseDynamicsModel(ModelMixin, ConfigMixin):
+    """Frames -> per-transition logits of key groups and camera directions, and camera degrees."""
+
+    @register_to_config
+    def __init__(
+        self,
+        width: int = 96,
+        height: int = 54,
+        frame_channels: tuple[int, ...] = (24, 32, 48),
+        pair_channels: tuple[int, ...] = (64, 96),
+        hidden_size: int = 256,
+        temporal_layers: int = 3,
+        kernel_size: int = 5,
+    ) -> None:
+        super().__init__()
+        if width < 16 or height < 16 or kernel_size % 2 == 0:
+            raise ValueError(f"IDM needs width, height >= 16 and an odd kernel, got {width}x{height}, "
+                             f"kernel {kernel_size}")
+        layers, cin = [], 3
+        for cout in frame_channels:  # each halves the resolution
+            layers.append(_conv(cin, cout, 2))
+            cin = cout
+        self.frame_encoder = nn.Sequential(*layers)
+        pair, cin = [], 3 * cin
+        for cout in pair_channels:
+            pair.append(_conv(cin, cout, 2))
+            cin = cout
+        self.pair_encoder = nn.Sequential(*pair)
+        with torch.no_grad():
+            probe = self.pair_encoder(torch.zeros(1, 3 * frame_channels[-1], *self._feature_size()))
+        self.project = nn.Linear(probe.numel(), hidden_size)
+        self.temporal = nn.ModuleList(
+            nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=2**i * (kernel_size // 2), dilation=2**i)
+            for i in range(temporal_layers)
+        )
+        self.norms = nn.ModuleList(nn.GroupNorm(1, hidden_size) for _ in range(temporal_layers))
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden_size, n) for name, n in HEADS.items()})
+
+    def _feature_size(self) -> tuple[int, int]:
+        h, w = self.config.height, self.config.width
+        for _ in self.config.frame_channels:
+            h, w = (h + 1) // 2, (w + 1) // 2
+        return h, w
+
+    def prepare(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 frames [B, T, H, W, 3] (any size) -> float [B, T, 3, h, w] in [-1, 1] at the IDM size."""
+        frames = torch.as_tensor(frames)
+        if frames.ndim != 5 or frames.shape[-1] != 3:
+            raise ValueError(f"IDM input must be frames [B, T, H, W, 3], got {tuple(frames.shape)}")
+        b, t = frames.shape[:2]
+        images = frames.to(self.device).flatten(0, 1).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        size = (self.config.height, self.config.width)
+        if images.shape[-2:] != size:
+            images = F.interpolate(images, size=size, mode="area")
+        return images.unflatten(0, (b, t))  # [B, T, 3, h, w]
+
+    def frame_features(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Per-frame feature vectors [B, T, D] (the frame encoder's map, flattened)."""
+        images = self.prepare(frames)
+        return self.frame_encoder(images.flatten(0, 1)).flatten(1).unflatten(0, images.shape[:2])
+
+    def forward(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
+        """uint8 frames [B, T, H, W, 3], T >= 2 -> {head: [B, T-1, n]} for transitions 1..T-1."""
+        images = self.prepare(frames)  # [B, T, 3, h, w]
+        b, t = images.shape[:2]
+        if t < 2:
+            raise ValueError(f"the IDM needs at least 2 frames per clip, got {t}")
+        maps = self.frame_encoder(images.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h', w']
+        before, after = maps[:, :-1], maps[:, 1:]
+        pairs = torch.cat([before, after, after - before], dim=2).flatten(0, 1)  # [B*(T-1), 3C, h', w']
+        x = self.project(self.pair_encoder(pairs).flatten(1)).unflatten(0, (b, t - 1))  # [B, T-1, D]
+        x = x.transpose(1, 2)  # [B, D, T-1]
+        for conv, norm in zip(self.temporal, self.norms, strict=True):
+            x = x + conv(F.silu(norm(x)))
+        x = x.transpose(1, 2)  # [B, T-1, D]
+        return {name: head(x) for name, head in self.heads.items()}
+
+    @torch.no_grad()
+    def predict(self, frames: torch.Tensor | np.ndarray) -> list[ControlLabels]:
+        """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is)."""
+        out = self(frames)
+        return decode_outputs(out)
+
+
+def decode_outputs(out: dict[str, torch.Tensor]) -> list[ControlLabels]:
+    """IDM outputs {head: [B, T-1, n]} -> one `ControlLabels` of T frames per clip."""
+    def pad(values: torch.Tensor) -> np.ndarray:  # [B, T-1, ...] -> [B, T, ...], frame 0 null
+        return np.concatenate([np.zeros_like(values[:, :1]), values], axis=1)
+
+    groups = {name: pad(out[name].argmax(-1).cpu().numpy()) for name in KEY_GROUPS}
+    binary = {name: pad((out[name][..., 0] > 0).long().cpu().numpy()) for name in BINARY_KEYS}
+    degrees = out["camera"].float().cpu().numpy() * CAMERA_SCALE_DEG  # [B, T-1, 2]
+    # the direction heads decide whether an axis moves; the regression gives how far
+    states = np.stack([out["pitch"].argmax(-1).cpu().numpy(), out["yaw"].argmax(-1).cpu().numpy()], -1)
+    degrees = np.where(states == 0, 0.0, np.abs(degrees) * np.where(states == 1, -1.0, 1.0))
+    degrees = pad(degrees.astype(np.float32))
+    return [
+        ControlLabels(**{k: v[i] for k, v in groups.items()}, **{k: v[i] for k, v in binary.items()},
+                      camera_deg=degrees[i])
+        for i in range(len(degrees))
+    ]
+
+
+def idm_loss(out: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy per head (+ smooth L1 on camera degrees) against `labels` {name: [B, T-1(, 2)]}."""
+    terms = {}
+    for name in KEY_GROUPS:
+        terms[name] = F.cross_entropy(out[name].flatten(0, 1), labels[name].flatten())
+    for name in BINARY_KEYS:
+        terms[name] = F.binary_cross_entropy_with_logits(out[name][..., 0], labels[name].float())
+    camera = labels["camera_deg"]  # [B, T-1, 2]
+    states = axis_state(camera)
+    terms["pitch"] = F.cross_entropy(out["pitch"].flatten(0, 1), states[..., 0].flatten())
+    terms["yaw"] = F.cross_entropy(out["yaw"].flatten(0, 1), states[..., 1].flatten())
+    terms["camera"] = F.smooth_l1_loss(out["camera"], camera / CAMERA_SCALE_DEG, beta=0.1)
+    total = sum(terms.values())
+    return total, {name: value.detach() for name, value in terms.items()}
