@@ -86,6 +86,10 @@ def test_keys_drags_and_pad_buttons_drive_the_world_in_chromium(demo, tmp_path):
         page.click("#gw-start")
         wait_for(lambda: "voxel desert" in page.inner_text("#gw-hud"), what="a start in the desert")
         assert session.source.scene.biome == "desert" and len(recorded(demo)) == 1
+        page.keyboard.press("Space")  # jumps: it must not click the focused Start button again
+        wait_for(lambda: any("jump" in a.keys for a in recorded(demo)), what="a jump in the desert")
+        time.sleep(0.5)
+        assert any("jump" in a.keys for a in recorded(demo))  # still the same recording: no restart
     assert "frames/s" in hud and "voxel forest" in hud
     shot = np.asarray(Image.open(tmp_path / "page.png").convert("RGB"))
     assert shot.shape == (900, 1280, 3) and shot.std() > 20  # a real page, not a blank one

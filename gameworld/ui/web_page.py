@@ -38,7 +38,7 @@ INPUT_JS = """
     if (KEYS[e.code]) press(KEYS[e.code]);
     else if (TURNS[e.code]) turning.add(e.code);
     else return;
-    e.preventDefault();
+    e.preventDefault();  // no page scrolling, and space does not click a focused button
   });
   document.addEventListener("keyup", (e) => {
     if (KEYS[e.code]) held.delete(KEYS[e.code]);
