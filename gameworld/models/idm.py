@@ -63,9 +63,10 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             pair.append(_conv(cin, cout, 2))
             cin = cout
         self.pair_encoder = nn.Sequential(*pair)
-        with torch.no_grad():
-            probe = self.pair_encoder(torch.zeros(1, 3 * frame_channels[-1], *self._feature_size()))
-        self.project = nn.Linear(probe.numel(), hidden_size)
+        h, w = self._feature_size()
+        for _ in pair_channels:
+            h, w = (h + 1) // 2, (w + 1) // 2
+        self.project = nn.Linear(pair_channels[-1] * h * w, hidden_size)
         self.temporal = nn.ModuleList(
             nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=2**i * (kernel_size // 2), dilation=2**i)
             for i in range(temporal_layers)

@@ -1,0 +1,71 @@
+"""The GameWorld Score protocol: exactly 76 actions with the right content, seeds, ground truth, layout."""
+
+import numpy as np
+import pytest
+
+from gameworld.actions import Action
+from gameworld.metrics.controls import camera_class, labels_from_actions
+from gameworld.metrics.protocol import QUICK_ACTIONS, Protocol, long_rollout_actions, revisit_actions
+from gameworld.metrics.report import gameworld_names
+from gameworld.voxel import BIOMES
+
+
+def test_full_protocol_is_76_actions_by_8_biomes_by_4_starts():
+    clips = Protocol("full").clips()
+    assert len(clips) == 2432
+    names = list(dict.fromkeys(c.name for c in clips))
+    assert len(names) == 76 and len({c.key for c in clips}) == 2432
+    assert {c.biome for c in clips} == set(BIOMES) and {c.start for c in clips} == {0, 1, 2, 3}
+    assert all(len(c.actions) == 65 and c.actions[0] == Action.null() for c in clips)
+
+
+def test_action_content_matches_the_names():
+    clips = {c.name: c for c in Protocol("full", starts_per_biome=1).clips()}
+    assert clips["forward"].actions[1].keys == {"forward"}
+    assert clips["camera_ul"].actions[5].camera == (-5.0, -5.0)  # up = negative pitch, left = negative yaw
+    assert clips["camera_dr"].actions[5].camera == (5.0, 5.0)
+    assert clips["empty"].actions[30].is_null
+    assert clips["back_right"].actions[3].keys == {"back", "right"}
+    attack = [("attack" in a.keys) for a in clips["attack"].actions]
+    assert attack[8:16] == [True] * 8 and attack[1:8] == [False] * 7 and attack[16] is False
+    jump_cam = clips["jump_camera_l"].actions[10]
+    assert jump_cam.keys == {"jump"} and jump_cam.camera == (0.0, -5.0)
+    labels = labels_from_actions(clips["left_camera_down"].actions)
+    assert labels.strafe[1] == 1 and labels.camera[1] == camera_class(5.0, 0.0) == 6
+
+
+def test_quick_protocol_is_a_fixed_documented_subset_with_distinct_held_out_worlds():
+    clips = Protocol("quick").clips()
+    assert [c.name for c in clips] == list(QUICK_ACTIONS)
+    assert {c.biome for c in clips} == set(BIOMES)
+    assert all(c.seed >= 100_000 for c in clips)
+    assert clips == Protocol("quick").clips()
+
+
+def test_ground_truth_is_reproducible_and_starts_from_the_context():
+    protocol = Protocol("quick", width=32, height=18, frames=6, context=3)
+    clip = protocol.clips()[9]  # camera_r
+    context, frames, context_actions, poses = protocol.ground_truth(clip)
+    again = protocol.ground_truth(clip)
+    assert context.shape == (3, 18, 32, 3) and frames.shape == (6, 18, 32, 3) and len(context_actions) == 3
+    assert np.array_equal(frames, again[1]) and np.array_equal(frames[0], context[-1])
+    turned = (poses[-1]["yaw"] - poses[0]["yaw"] + 180) % 360 - 180
+    assert turned == pytest.approx(25.0)
+
+
+def test_official_layout_groups_actions_in_sorted_order():
+    clips = Protocol("full", starts_per_biome=1).clips()
+    names = gameworld_names(clips)
+    files = sorted(names.values())
+    assert files[0] == "0000_attack.mp4" and files[-1] == f"{len(clips) - 1:04d}_right_jump.mp4"
+    assert files[8] == "0008_attack_camera_dl.mp4"  # 8 starts of "attack", then the next action
+
+
+def test_long_and_revisit_scripts():
+    walk = long_rollout_actions("walk", 100)
+    assert len(walk) == 100 and all("forward" in a.keys for a in walk)
+    assert all(a.is_null for a in long_rollout_actions("idle", 10))
+    turn, back = revisit_actions("turn")
+    assert sum(a.camera[1] for a in turn) == 360.0 and back == len(turn) - 1
+    with pytest.raises(ValueError, match="unknown protocol"):
+        Protocol("medium")
