@@ -12,8 +12,9 @@ SMALL = ["--frames", "5", "--long-frames", "6", "--context", "2"]
 def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
-    InverseDynamicsModel(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8),
-                         hidden_size=16).save_pretrained(model / "idm")
+    InverseDynamicsModel(
+        width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16
+    ).save_pretrained(model / "idm")
     out, export = tmp_path / "report", tmp_path / "export"
     assert main(["--model", str(model), "--out", str(out), "--export-gameworld", str(export), *SMALL]) == 0
     results = json.loads((out / "results.json").read_text())
@@ -25,7 +26,12 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
     assert rows["model"]["psnr"]["64"] is None  # beyond these 5-frame clips
     markdown = (out / "results.md").read_text()
     assert "not computed" in markdown and "python -m eval.score" in markdown
-    for name in ("grid.mp4", "psnr_vs_horizon.png", "per_action_keyboard_accuracy.png", "long_idle_sharpness.png"):
+    for name in (
+        "grid.mp4",
+        "psnr_vs_horizon.png",
+        "per_action_keyboard_accuracy.png",
+        "long_idle_sharpness.png",
+    ):
         assert (out / name).stat().st_size > 0
     assert sorted(p.name for p in export.glob("*.mp4"))[0] == "0000_attack.mp4"
     assert len(list(export.glob("*.mp4"))) == 16

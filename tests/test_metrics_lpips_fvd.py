@@ -26,7 +26,11 @@ def test_lpips_from_file_is_zero_on_identical_frames_and_grows_with_change(lpips
     model = LPIPS.from_file(lpips_file, net="alex")
     frames = make_frames(3, height=64, width=64)
     noise = np.random.default_rng(0).integers(0, 256, frames.shape, dtype=np.uint8)
-    same, near, far = model.frames(frames, frames), model.frames(frames[1:], frames[:-1]), model.frames(noise, frames)
+    same, near, far = (
+        model.frames(frames, frames),
+        model.frames(frames[1:], frames[:-1]),
+        model.frames(noise, frames),
+    )
     assert np.allclose(same, 0.0, atol=1e-6)
     assert np.all(near > 0) and far.mean() > near.mean()
     assert np.allclose(model.frames(frames, noise), far, rtol=1e-5)  # symmetric
