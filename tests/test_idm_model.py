@@ -1,0 +1,99 @@
+"""IDM: labels, round trip through save/load, per-transition outputs, decoding, loss, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from gameworld.actions import Action, ActionSpace
+from gameworld.metrics.controls import (
+    camera_class,
+    group_accuracies,
+    labels_from_actions,
+    labels_from_encoded,
+)
+from gameworld.models.idm import InverseDynamicsModel, decode_outputs, idm_loss
+
+SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
+
+
+def test_labels_from_actions_and_from_encoded_rows_agree():
+    space = ActionSpace.minecraft()
+    actions = [
+        Action.null(),
+        Action.of("forward", "back", "left"),
+        Action.of("back", camera=(-3, 0.5)),
+        Action.of("jump", "attack", camera=(2, -7)),
+        Action.of("right", camera=(0.2, 4)),
+    ]
+    a, b = labels_from_actions(actions), labels_from_encoded(space.encode(actions), space)
+    assert a.move.tolist() == [0, 0, 2, 0, 0]  # forward + back cancel
+    assert a.strafe.tolist() == [0, 1, 0, 0, 2] and a.jump.tolist() == [0, 0, 0, 1, 0]
+    assert a.camera.tolist() == [0, 0, 3, 7, 2]  # none, none, up, down-left, right (dead zone 1 degree)
+    for name in ("move", "strafe", "jump", "attack", "camera"):
+        assert np.array_equal(a.group(name), b.group(name))
+    scores = group_accuracies(a, b)
+    assert all(v["accuracy"] == 1.0 and v["frames"] == 4 for v in scores.values())
+    assert camera_class(torch.tensor([-5.0]), torch.tensor([5.0])).tolist() == [5]  # up-right
+
+
+def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make_frames):
+    torch.manual_seed(0)
+    idm = InverseDynamicsModel(**SMALL).eval()
+    frames = make_frames(7, height=36, width=64)[None]  # resized to 32x18 inside
+    out = idm(frames)
+    assert (
+        out["move"].shape == (1, 6, 3) and out["jump"].shape == (1, 6, 1) and out["camera"].shape == (1, 6, 2)
+    )
+    idm.save_pretrained(tmp_path / "idm")
+    again = InverseDynamicsModel.from_pretrained(tmp_path / "idm").eval()
+    for name, value in again(frames).items():
+        assert torch.equal(value, out[name])
+    labels = idm.predict(frames)[0]
+    assert len(labels) == 7 and labels.move[0] == 0 and labels.camera_deg[0].tolist() == [0.0, 0.0]
+    assert idm.frame_features(frames).shape[:2] == (1, 7)
+
+
+def test_decoding_reads_the_heads():
+    out = {
+        name: torch.zeros(1, 2, n)
+        for name, n in dict(move=3, strafe=3, jump=1, attack=1, pitch=3, yaw=3, camera=2).items()
+    }
+    out["move"][0, 0, 1] = out["strafe"][0, 1, 2] = out["jump"][0, 1, 0] = 5.0
+    out["pitch"][0, 0, 1] = out["yaw"][0, 0, 2] = 5.0
+    out["camera"][0, 0] = torch.tensor([0.5, 0.3])  # degrees / 10; signs come from the direction heads
+    labels = decode_outputs(out)[0]
+    assert (
+        labels.move.tolist() == [0, 1, 0]
+        and labels.strafe.tolist() == [0, 0, 2]
+        and labels.jump.tolist() == [0, 0, 1]
+    )
+    assert np.allclose(labels.camera_deg[1], [-5.0, 3.0]) and labels.camera[1] == 5
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(make_frames):
+    torch.manual_seed(0)
+    idm = InverseDynamicsModel(**SMALL)
+    frames = torch.from_numpy(make_frames(6, height=18, width=32))[None]
+    actions = [Action.null()] + [Action.of("forward", camera=(0, 3))] * 5
+    target = labels_from_actions(actions)
+    labels = {k: torch.from_numpy(getattr(target, k)[1:])[None] for k in ("move", "strafe", "jump", "attack")}
+    labels["camera_deg"] = torch.from_numpy(target.camera_deg[1:])[None]
+    optimizer = torch.optim.Adam(idm.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        loss, _ = idm_loss(idm(frames), labels)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.3 * first
+
+
+def test_bad_input_is_named():
+    idm = InverseDynamicsModel(**SMALL)
+    with pytest.raises(ValueError, match=r"frames \[B, T, H, W, 3\]"):
+        idm(np.zeros((2, 18, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        idm(np.zeros((1, 1, 18, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="width, height >= 16"):
+        InverseDynamicsModel(width=8, height=8)
