@@ -125,6 +125,8 @@ def test_a_crashed_run_resumes_to_the_same_losses_and_weights(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash"):
         crashed.fit()
     assert max(losses(tmp_path / "run")) == 6
+    with (tmp_path / "run" / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 7, "train/lo')  # a line cut short by the kill
     resumed = make_trainer(tmp_path / "run")
     assert resumed.fit()
     assert losses(tmp_path / "run") == losses(tmp_path / "ref")  # steps 5-6 redone, identically

@@ -40,6 +40,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from tqdm import tqdm
 
+from gameworld.atomic import write_text_atomic
 from training import distributed
 from training.checkpoint import CheckpointManager, capture_rng, flatten, restore_rng, unflatten
 from training.data import BatchStream
@@ -155,6 +156,18 @@ def _peak_flops(cfg: TrainerConfig, device: torch.device) -> float | None:
         return None
     name = torch.cuda.get_device_name(device)
     return next((tf * 1e12 for key, tf in PEAK_TFLOPS.items() if key in name), None)
+
+
+def _keep_lines_until(path: Path, step: int) -> None:
+    """Drop the JSON lines of a log written after `step` (and a line cut short by a kill)."""
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    write_text_atomic(path, "".join(kept))
 
 
 class Trainer:
@@ -388,14 +401,9 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        metrics = self.out_dir / "metrics.jsonl"
-        if metrics.exists():
-            kept = [line for line in metrics.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= self.step]
-            metrics.write_text("".join(line + "\n" for line in kept))
-        for path in self.out_dir.glob("data_rank*.jsonl"):
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-            path.write_text("".join(line + "\n" for line in kept))
+        for path in [self.out_dir / "metrics.jsonl", *self.out_dir.glob("data_rank*.jsonl")]:
+            if path.exists():
+                _keep_lines_until(path, self.step)
         self.writer = SummaryWriter(str(self.out_dir / "tb"), purge_step=self.step + 1)
 
     def _throughput(self, step_time: float) -> dict[str, float]:
@@ -445,7 +453,7 @@ class Trainer:
                    dynamic_ncols=True)
         pending: dict[str, torch.Tensor] = {}
         pending_steps, last_saved, last_validated = 0, self.step, -1
-        timer = time.perf_counter()
+        timer, paused = time.perf_counter(), 0.0  # paused: checkpoint and validation time, not steps
         with self._stop_on_signals(), ExitStack() as stack:
             stack.callback(bar.close)
             stack.callback(self.data.close)
@@ -455,15 +463,18 @@ class Trainer:
                     pending[name] = pending.get(name, 0) + value
                 pending_steps += 1
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
-                    step_time = (time.perf_counter() - timer) / pending_steps
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    step_time = (time.perf_counter() - timer - paused) / pending_steps
                     values = {f"train/{k}": float(v) / pending_steps for k, v in pending.items()}
                     values = distributed.mean_over_ranks(values, self.env)
                     values.update({"train/step_time": step_time, **self._throughput(step_time)})
                     self.log(values)
                     bar.set_postfix(loss=f"{values['train/loss']:.4f}", step_s=f"{step_time:.2f}")
-                    pending, pending_steps, timer = {}, 0, time.perf_counter()
+                    pending, pending_steps, timer, paused = {}, 0, time.perf_counter(), 0.0
                 bar.update(1)
                 stop = distributed.any_rank(self._stop_requested, self.env)
+                started = time.perf_counter()
                 if stop or self.step % cfg.checkpoint_every == 0 or self.step == cfg.max_steps:
                     self.save_checkpoint()
                     last_saved = self.step
@@ -474,12 +485,13 @@ class Trainer:
                 if validate and cfg.validate_every and self.step % cfg.validate_every == 0:
                     self._validate(validate)
                     last_validated = self.step
+                paused += time.perf_counter() - started
         if last_saved != self.step:
             self.save_checkpoint()
         if validate and last_validated != self.step:
             self._validate(validate)
         if self.writer is not None:
-            self.writer.flush()
+            self.writer.close()
         return True
 
     def _validate(self, validate: Callable[[Trainer], dict[str, float]]) -> dict[str, float]:
