@@ -183,9 +183,9 @@ def start_video_from_files(paths: list[str], directory: Path) -> Path:
     return target / f"{stem}.mp4"
 
 
-def pick_biome(event: gr.SelectData) -> str:
-    """The biome of the gallery picture clicked."""
-    return BIOMES[event.index]
+def pick_biome(event: gr.SelectData) -> tuple[str, str]:
+    """Start from the biome of the gallery picture clicked: -> (start_from, biome)."""
+    return "biome", BIOMES[event.index]
 
 
 def zip_episode(mp4: Path, target: Path) -> Path:
@@ -270,22 +270,22 @@ class WebDemo:
     def step(self, action_json: str, request: gr.Request):
         """One frame under the input gathered since the last tick; -> frame, HUD (skipped when idle)."""
         session = self._session(request)
-        if session is None or not session.playing:
+        if session is None:
             return gr.skip(), NO_SESSION
         try:
             action = session.source.space.resolve(Action.from_dict(json.loads(action_json)))
         except (ValueError, TypeError, AttributeError) as err:
             raise gr.Error(f"bad action {action_json!r}: {err}") from None
-        if action.is_null:
-            if session.coast <= 0:
-                return gr.skip(), gr.skip()
-            session.coast -= 1
-        else:
-            session.coast = self.config.coast_frames
-            session.last_input = self.pool.clock()
         with session.lock:
             if not session.playing:
                 return gr.skip(), NO_SESSION
+            if action.is_null:
+                if session.coast <= 0:
+                    return gr.skip(), gr.skip()
+                session.coast -= 1
+            else:
+                session.coast = self.config.coast_frames
+                session.last_input = self.pool.clock()
             started = time.perf_counter()
             frame, info = session.source.step(action)
             session.timer.record(time.perf_counter() - started)
@@ -376,7 +376,8 @@ class WebDemo:
             ticker.tick(self.step, [action], [frame, hud], js=TAKE_INPUT_JS, api_name="step",
                         show_progress="hidden", trigger_mode="once", queue=False,
                         concurrency_limit=self.config.max_sessions)
-            gallery.select(pick_biome, None, biome, api_visibility="private")
+            gallery.select(pick_biome, None, [start_from, biome], api_visibility="private").then(
+                self.start, start_inputs, start_outputs, api_visibility="private", show_progress="minimal")
             gr.on([steps.release, speculative.release], self.configure, [steps, speculative], hud,
                   api_name="configure")
             video_button.click(self.download_video, None, download, api_name="download_video")

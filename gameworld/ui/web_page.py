@@ -115,7 +115,7 @@ PAD_HTML = """
 HELP_MD = (
     "**Keys** (click the page first): WASD move, Space jump, Shift sneak, R sprint, 1-9 hotbar, E inventory, "
     "Q drop. **Camera**: arrow keys, or drag the frame. A click on the frame attacks, a right click uses. "
-    "On a touch screen, hold the buttons below."
+    "On a touch screen, hold the buttons below. A click on a biome starts there."
 )
 
 PAGE_CSS = """
