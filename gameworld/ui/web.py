@@ -378,6 +378,9 @@ class WebDemo:
                         concurrency_limit=self.config.max_sessions)
             gallery.select(pick_biome, None, [start_from, biome], api_visibility="private").then(
                 self.start, start_inputs, start_outputs, api_visibility="private", show_progress="minimal")
+            # An upload picks its kind of start.
+            image.upload(lambda: "image", None, start_from, api_visibility="private")
+            files.upload(lambda: "video", None, start_from, api_visibility="private")
             gr.on([steps.release, speculative.release], self.configure, [steps, speculative], hud,
                   api_name="configure")
             video_button.click(self.download_video, None, download, api_name="download_video")
