@@ -96,7 +96,7 @@ def test_side_by_side_records_each_view_with_the_same_actions(tiny_model_dir, tm
     recorder.close()
     assert [p.name for p in paths] == ["duel-0001-voxel.mp4", "duel-0001-model.mp4"]
     voxel = check_episode(paths[0], views["voxel"], actions)
-    model = check_episode(paths[1], views["model"], actions, tolerance=40.0)  # random-weight noise is hard to encode
+    model = check_episode(paths[1], views["model"], actions, tolerance=40.0)  # noise: hard to encode
     assert voxel.meta["view"] == "voxel" and model.meta["view"] == "model"
     assert model.meta["model"] == "tiny" and "pose" in model.extras[1]
 

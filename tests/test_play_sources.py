@@ -109,6 +109,7 @@ def test_the_engine_source_starts_from_a_biome_an_image_or_a_video(tiny_model_di
     assert np.abs(first.astype(int) - clip[-1].astype(int)).mean() < 8
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         source.reset(StartScene(video=tmp_path / "missing.mp4"))
+    assert source.scene.video == tmp_path / "start.mp4"  # a start that failed changes nothing
 
 
 def test_the_engine_source_reports_and_changes_its_settings(tiny_model_dir):

@@ -141,6 +141,13 @@ def test_bad_requests_get_clear_errors(voxel_demo, tabs):
 def test_a_model_session_starts_from_an_image_or_an_episode_and_changes_its_settings(
     model_demo, tmp_path, make_frames
 ):
+    (tmp_path / "bad.mp4").write_text("not a video")
+    first_tab = client(model_demo)
+    with pytest.raises(AppError, match="bad.mp4"):
+        first_tab.predict("video", "forest", 0, None, [handle_file(str(tmp_path / "bad.mp4"))],
+                          api_name="/start")
+    assert len(model_demo.pool) == 0  # a world that never started gives its seat back (the limit is 1)
+
     c = client(model_demo)
     picture = make_frames(1, height=64, width=128)[0]
     Image.fromarray(picture).save(tmp_path / "start.png")

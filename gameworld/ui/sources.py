@@ -87,11 +87,13 @@ class FrameSource(ABC):
         self.scene = scene or StartScene()
 
     def reset(self, scene: StartScene | None = None) -> tuple[np.ndarray, dict]:
-        """Start `scene` (default: the last one again) and give its first frame."""
-        if scene is not None:
-            self.check_scene(scene)
-            self.scene = scene
-        return self._start(self.scene)
+        """Start `scene` (default: the last one again) and give its first frame; a scene that
+        cannot start raises and leaves `self.scene` as it was."""
+        scene = scene or self.scene
+        self.check_scene(scene)
+        result = self._start(scene)
+        self.scene = scene
+        return result
 
     def check_scene(self, scene: StartScene) -> None:  # noqa: B027 (optional hook: any scene by default)
         """Raise a `ValueError` when this source cannot start `scene`."""
@@ -145,7 +147,6 @@ class VoxelSource(FrameSource):
             )
 
     def _start(self, scene: StartScene) -> tuple[np.ndarray, dict]:
-        self.check_scene(scene)
         self.world = VoxelWorld(seed=scene.seed, biome=scene.biome, width=self.width, height=self.height,
                                 hud=self.hud)
         frame = self.world.reset()

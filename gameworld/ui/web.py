@@ -232,9 +232,10 @@ class WebDemo:
         files: list[str] | None, request: gr.Request,
     ):
         """Start (or restart) this session's world; -> frame, HUD, status, timer."""
+        key = self._key(request)
         try:
             scene = self._scene(start_from, biome, seed, image, files, request)
-            session = self.pool.open(self._key(request))
+            session = self.pool.open(key)
         except ServerFull as err:
             return None, "", f"**{err}**", gr.Timer(active=False)
         except (ValueError, FileNotFoundError, EpisodeError) as err:
@@ -245,11 +246,17 @@ class WebDemo:
             try:
                 frame, info = session.source.reset(scene)
             except (ValueError, FileNotFoundError, EpisodeError) as err:
-                raise gr.Error(str(err)) from None
-            session.frame, session.last_action, session.coast = frame, None, 0
-            session.timer.reset()
-            session.recorder.start(frame, info, session.source.fps, session.source.meta())
-            hud = self._hud(session)
+                failed = str(err)
+            else:
+                failed = None
+                session.frame, session.last_action, session.coast = frame, None, 0
+                session.timer.reset()
+                session.recorder.start(frame, info, session.source.fps, session.source.meta())
+                hud = self._hud(session)
+        if failed is not None:
+            if session.frame is None:  # it never started: give its seat back
+                self.pool.close(key)
+            raise gr.Error(failed)
         return frame, hud, f"Playing {session.source.label}.", gr.Timer(active=True)
 
     def _scene(self, start_from, biome, seed, image, files, request) -> StartScene:
