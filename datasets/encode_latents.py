@@ -25,6 +25,7 @@ from tqdm import tqdm
 from gameworld.actions import ActionSpace
 from gameworld.data import find_episodes, open_episode, write_shard
 from gameworld.data.episode import Episode
+from gameworld.engine import default_device
 from gameworld.models import FrameTokenizer
 
 
@@ -106,7 +107,8 @@ def encode(args: argparse.Namespace) -> list[Path]:
     print(f"{len(paths)} episodes; {len(groups)} shard(s) for this job, {done} done already", file=sys.stderr)
     if not todo:
         return []
-    tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).to(args.device).eval()
+    device = default_device() if args.device == "auto" else torch.device(args.device)
+    tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).to(device).eval()
     space = open_episode(paths[0]).space
     members = {g: list(range(g * per, min(len(paths), (g + 1) * per))) for g in todo}
     episodes = {i: open_episode(paths[i]) for group in members.values() for i in group}
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", type=parse_shard, default=(0, 1), help="i/N: do shards i, i+N, ...")
     parser.add_argument("--episodes-per-shard", type=int, default=16, help="episodes per shard file")
     parser.add_argument("--batch", type=int, default=32, help="frames encoded at once")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    parser.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     args = parser.parse_args(argv)
     if args.episodes_per_shard < 1 or args.batch < 1:
         parser.error("--episodes-per-shard and --batch must be at least 1")

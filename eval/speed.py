@@ -3,7 +3,7 @@
     python -m eval.speed --voxel                      # the voxel game at 256x144 and 128x128, one core
     python -m eval.speed --engine                     # WorldEngine: the default CPU model, random weights
     python -m eval.speed --engine --model DIR         # ... or a model directory
-    python -m eval.speed --engine --size 310m --frame 384x224 --windows 32 --steps 4 --compile   # GPU
+    python -m eval.speed --engine --size 310m --frame 384x224 --windows 32 --steps 4 --compile --cuda-graphs
     python -m eval.speed --spec-quality --model DIR   # joint speculative frames: PSNR to the voxel game
 
 Each mode is one function returning rows; `main` picks the mode, prints the table and writes
@@ -152,12 +152,15 @@ def bench_engine(
     label: dict,
     steps_list: list[int],
     speculative: int,
-    compile_options: list[bool],
+    compile_options: list[str],
     device,
     frames: int,
     runs: int,
 ) -> list[dict]:
-    """Rows for one model: every steps x cache on/off x speculative on/off x compile option."""
+    """Rows for one model: every steps x cache on/off x speculative on/off x compile option.
+
+    A compile option is "off", "compile" (torch.compile) or "graphs" (compiled with CUDA graphs).
+    """
     import torch
 
     from gameworld.engine import WorldEngine, default_dtype
@@ -170,10 +173,11 @@ def bench_engine(
         timed = max(4, frames // 4) if steps >= TEACHER_STEPS else frames
         engines, settings = {}, {}
         for compiled in compile_options:
-            for use_cache in (True, False):
+            flags = dict(compile=compiled == "compile", cuda_graphs=compiled == "graphs")
+            for use_cache in (True, False) if compiled == "off" else (True,):  # compiled: cached only
                 for ahead in sorted({0, speculative}):
                     name = f"cache={use_cache} spec={ahead} compile={compiled}"
-                    settings[name] = dict(use_cache=use_cache, speculative=ahead, compile=compiled)
+                    settings[name] = dict(use_cache=use_cache, speculative=ahead, **flags)
                     engine = WorldEngine(config, tokenizer, model, device, default_dtype(device), steps=steps,
                                          **settings[name])
                     engine.reset()
@@ -201,10 +205,10 @@ def bench_engine(
 
 def add_ratios(rows: list[dict]) -> None:
     """cache on / off (speculation off) and speculative on / off (cache on), from the same run."""
-    keys = ("size", "window", "steps", "compile", "use_cache", "speculative")
+    keys = ("size", "window", "steps", "compile", "cuda_graphs", "use_cache", "speculative")
 
     def find(row, **changes):
-        wanted = {**{k: row[k] for k in keys}, **changes}
+        wanted = {**{k: row.get(k) for k in keys}, **changes}
         return next((r for r in rows if all(r.get(k) == v for k, v in wanted.items())), None)
 
     for row in rows:
@@ -214,6 +218,10 @@ def add_ratios(rows: list[dict]) -> None:
         plain = find(row, speculative=0)
         if row["speculative"] and plain is not None:
             row["speculative_speedup"] = row["fps"] / plain["fps"]
+
+
+def compile_label(row: dict) -> str:
+    return "graphs" if row.get("cuda_graphs") else "on" if row["compile"] else "off"
 
 
 def print_engine_table(rows: list[dict]) -> None:
@@ -234,7 +242,7 @@ def print_engine_table(rows: list[dict]) -> None:
         steps = "T" + str(r["steps"]) if r["steps"] >= TEACHER_STEPS else str(r["steps"])
         print(
             f"{r['window']:>6}{steps:>6}{'on' if r['use_cache'] else 'off':>6}{r['speculative']:>5}"
-            f"{'on' if r['compile'] else 'off':>8}{r['fps']:>7.1f}{r['latency_ms_median']:>8.1f}"
+            f"{compile_label(r):>8}{r['fps']:>7.1f}{r['latency_ms_median']:>8.1f}"
             f"{r['latency_ms_p90']:>8.1f}{r['cpu_ms_per_frame']:>8.1f}{accept:>7}{cache_x:>8}{spec_x:>7}"
         )
 
@@ -343,7 +351,7 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
         if args.spec_quality:
             rows += bench_spec_quality(parts, device, args.speculative, args.clips, args.frames or 64)
             continue
-        compile_options = [False, True] if args.compile else [False]
+        compile_options = ["off"] + ["compile"] * args.compile + ["graphs"] * args.cuda_graphs
         model_rows = bench_engine(
             parts, label, args.steps, args.speculative, compile_options, device, args.frames or 24, args.runs
         )
@@ -395,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"denoising steps, comma-separated; teacher = {TEACHER_STEPS}")
     engine.add_argument("--speculative", type=int, default=4, help="frames ahead in the speculative rows")
     engine.add_argument("--compile", action="store_true", help="also time compiled engines")
+    engine.add_argument("--cuda-graphs", action="store_true",
+                        help="also time engines compiled with CUDA graphs (CUDA only)")
     engine.add_argument("--runs", type=int, default=3, help="timed runs per configuration (median)")
     engine.add_argument("--device", help="cpu, cuda, mps (default: the fastest there is)")
     engine.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

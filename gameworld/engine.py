@@ -7,7 +7,9 @@
     eng.stats                                         # frames, speculative acceptance, time saved, latency
 
 Each step denoises one new latent frame against the KV cache of the committed frames with a
-few-step sampler, commits it at the context noise level, and decodes it (see `streaming.py`).
+few-step sampler, commits it at the context noise level (its keys/values are written by the next
+frame's first model call), and decodes it; see `streaming.py`. Settings are one `EngineSettings`;
+`stats` (an `EngineStats`) is what a HUD shows.
 
 Speculative sampling (`speculative=N`): when the action of a step repeats the previous one, the
 engine denoises that frame and the N frames after it under the same action in one batched pass
@@ -51,11 +53,11 @@ class EngineSettings:
     shift: float = 1.0  # time-grid shift (> 1 spends the steps at high noise)
     context_noise: float = 0.02  # noise level committed frames are held at
     guidance: float = 1.0  # action guidance scale (1 = off)
-    window: int | None = None  # frames a new frame attends to, itself included (None: the model's)
+    window: int | None = None  # frames a new frame attends to, itself included (None: context_frames)
     use_cache: bool = True  # False: re-encode the whole window for every new frame
     speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
     joint: bool = True  # speculative frames denoised in one pass (True) or one after another (exact)
-    compile: bool = False  # torch.compile the transformer blocks
+    compile: bool = False  # torch.compile the transformer blocks (for GPUs: no gain on this CPU)
     cuda_graphs: bool = False  # CUDA only: compile in "reduce-overhead" mode, which captures CUDA graphs
     seed: int = 0  # noise seed: a rollout is a function of seed, start and actions
 

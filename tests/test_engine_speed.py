@@ -23,11 +23,15 @@ def test_ratios_compare_rows_of_the_same_run():
         dict(base, use_cache=False, speculative=0, fps=2.5),
         dict(base, use_cache=True, speculative=4, fps=15.0),
         dict(base, use_cache=False, speculative=4, fps=5.0),
+        dict(base, use_cache=True, speculative=0, fps=40.0, cuda_graphs=True),
+        dict(base, use_cache=True, speculative=4, fps=60.0, cuda_graphs=True),
     ]
     add_ratios(rows)
     assert rows[0]["cache_speedup"] == 4.0 and rows[2]["cache_speedup"] == 3.0
     assert rows[2]["speculative_speedup"] == 1.5 and "speculative_speedup" not in rows[0]
     assert "cache_speedup" not in rows[1]
+    # CUDA-graph rows compare with CUDA-graph rows only (and have no cache-off partner)
+    assert rows[5]["speculative_speedup"] == 1.5 and "cache_speedup" not in rows[4]
 
 
 def test_engine_mode_writes_medians_and_ratios(tiny_model_dir, tmp_path, capsys):

@@ -182,3 +182,21 @@ def test_starting_over_in_a_folder_with_checkpoints_is_refused(tmp_path):
 def test_bf16_autocast_is_refused_on_a_cpu(tmp_path):
     with pytest.raises(ValueError, match="bf16"):
         make_trainer(tmp_path, precision="bf16")
+
+
+def test_a_time_budget_finishes_the_run_early_with_a_checkpoint_and_validation(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 10))  # every look at the clock is 10 s later
+    monkeypatch.setattr("training.trainer.time.monotonic", lambda: float(next(clock)))
+    validated = []
+    trainer = make_trainer(tmp_path, max_steps=100, max_minutes=0.5, validate_every=0)
+    assert trainer.fit(validate=lambda t: validated.append(t.step) or {})
+    # deadline at 30 s: steps 1-3 see 10, 20, 30 s; step 4 sees 40 s and ends the run
+    assert trainer.step == 4 and validated == [4]
+    assert trainer.checkpoints.checkpoints()[-1].step == 4
+    resumed = make_trainer(tmp_path, max_steps=6)
+    assert resumed.fit() and resumed.step == 6  # a later run resumes towards max_steps
+
+
+def test_a_time_budget_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="max_minutes"):
+        make_trainer(tmp_path, max_minutes=0)

@@ -71,6 +71,7 @@ class OptimConfig:
 class TrainerConfig:
     out_dir: str = "runs/train"
     max_steps: int = 1000
+    max_minutes: float | None = None  # wall-clock budget of one run: past it, finish as if at max_steps
     batch_size: int = 8  # per process and micro-step
     grad_accum: int = 1  # micro-steps per optimizer step
     seed: int = 0
@@ -93,6 +94,8 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1 or self.log_every < 1:
             raise ValueError("max_steps, batch_size, grad_accum and log_every must be at least 1")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive (or null for no budget), got {self.max_minutes}")
         if self.checkpoint_every < 1 or self.keep_checkpoints < 1 or self.validate_every < 0:
             raise ValueError("checkpoint_every and keep_checkpoints must be >= 1, validate_every >= 0")
         if not 0 <= self.ema_decay < 1:
@@ -441,10 +444,12 @@ class Trainer:
     def fit(self, validate: Callable[[Trainer], dict[str, float]] | None = None) -> bool:
         """Train to `max_steps` (resuming first); True when finished, False when stopped by a signal.
 
-        `validate(trainer)` runs on every rank every `validate_every` steps and after the last
-        one; what it returns is logged under `val/`.
+        A run with `max_minutes` also finishes once that much wall-clock time has passed (the
+        learning-rate schedule still follows `max_steps`). `validate(trainer)` runs on every rank
+        every `validate_every` steps and after the last one; what it returns is logged under `val/`.
         """
         cfg = self.cfg
+        deadline = None if cfg.max_minutes is None else time.monotonic() + 60 * cfg.max_minutes
         resumed = self.resume()
         self._open_logs()
         if resumed and self.env.is_main:
@@ -474,7 +479,13 @@ class Trainer:
                     pending, pending_steps, timer, paused = {}, 0, time.perf_counter(), 0.0
                 bar.update(1)
                 stop = distributed.any_rank(self._stop_requested, self.env)
+                late = deadline is not None and time.monotonic() > deadline
+                out_of_time = deadline is not None and distributed.any_rank(late, self.env)
                 started = time.perf_counter()
+                if out_of_time:
+                    if self.env.is_main:
+                        tqdm.write(f"time budget of {cfg.max_minutes} min spent at step {self.step}")
+                    break
                 if stop or self.step % cfg.checkpoint_every == 0 or self.step == cfg.max_steps:
                     self.save_checkpoint()
                     last_saved = self.step

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Rebuild the shipped default model from nothing: voxel episodes -> tokenizer -> latent shards ->
+# world model (teacher) -> 2-step distilled student -> IDM -> one model directory.
+#
+#   bash training/recipes/default.sh                      # the shipped recipe (one GPU: ~10 minutes)
+#   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~80 min)
+#   SCALE=smoke bash training/recipes/default.sh          # the same chain in a few minutes on a CPU
+#   RUN=runs/mine MODEL_OUT=models/mine bash training/recipes/default.sh
+#   STAGES="idm" bash training/recipes/default.sh         # some stages only (default: all, in order)
+#
+# Every stage resumes: finished episodes and shards are skipped, training jobs continue from their
+# checkpoints. The jobs stop at `max_steps` or at their time budget (`train.max_minutes`), whichever
+# comes first, so a slower machine trains fewer steps rather than for longer. Each stage's log is
+# written to $RUN/logs/<stage>.log.
+set -euo pipefail
+
+SCALE=${SCALE:-full}
+RUN=${RUN:-runs/default}
+DATA=${DATA:-data/default}
+MODEL_OUT=${MODEL_OUT:-$RUN/model}
+PYTHON=${PYTHON:-python}
+WORKERS=${WORKERS:-$(nproc)}
+STAGES=${STAGES:-data tokenizer latents world distill idm}
+SIZE=256x144
+
+case $SCALE in
+  full)
+    EPISODES=144 FRAMES=600 VAL_EPISODES=8
+    TOK_STEPS=4000 TOK_MIN=${TOK_MIN:-1.5} TOK_BATCH=16
+    WORLD_STEPS=4000 WORLD_MIN=${WORLD_MIN:-3.5} WORLD_BATCH=64 WORLD_VAL=1000
+    DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
+    IDM_STEPS=800 IDM_EPISODES=48 IDM_FRAMES=400
+    ;;
+  cpu)  # what fits a session on a 2-core CPU: about 80 minutes
+    EPISODES=32 FRAMES=400 VAL_EPISODES=4
+    TOK_STEPS=1000 TOK_MIN=${TOK_MIN:-15} TOK_BATCH=4
+    WORLD_STEPS=1200 WORLD_MIN=${WORLD_MIN:-35} WORLD_BATCH=4 WORLD_VAL=0
+    DISTILL_STEPS=400 DISTILL_MIN=${DISTILL_MIN:-12} DISTILL_BATCH=4 DISTILL_VAL=0
+    IDM_STEPS=800 IDM_EPISODES=24 IDM_FRAMES=400
+    ;;
+  smoke)
+    EPISODES=4 FRAMES=48 VAL_EPISODES=2
+    TOK_STEPS=20 TOK_MIN=2 TOK_BATCH=4
+    WORLD_STEPS=20 WORLD_MIN=2 WORLD_BATCH=4 WORLD_VAL=20
+    DISTILL_STEPS=10 DISTILL_MIN=2 DISTILL_BATCH=2 DISTILL_VAL=10
+    IDM_STEPS=10 IDM_EPISODES=2 IDM_FRAMES=72
+    ;;
+  *) echo "SCALE must be full, cpu or smoke, got '$SCALE'" >&2; exit 2 ;;
+esac
+
+mkdir -p "$RUN/logs"
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
+stage() {  # stage NAME COMMAND...: run a command, its output also in $RUN/logs/NAME.log
+  local name=$1; shift
+  echo "== $name ($(date +%T))" >&2
+  local start=$SECONDS
+  "$@" 2>&1 | tee "$RUN/logs/$name.log"
+  echo "== $name took $((SECONDS - start)) s" >&2
+}
+
+if wants data; then
+stage data $PYTHON datasets/generate.py --out "$DATA/voxel" --episodes $EPISODES --frames $FRAMES \
+  --size $SIZE --workers "$WORKERS"
+stage data_val $PYTHON datasets/generate.py --out "$DATA/voxel_val" --episodes $VAL_EPISODES \
+  --frames $FRAMES --size $SIZE --workers "$WORKERS" --seed 100000
+fi
+
+wants tokenizer && stage tokenizer $PYTHON -m training.train_tokenizer --config training/configs/tokenizer_default.yaml \
+  data.episodes="$DATA/voxel" validation.episodes="$DATA/voxel_val" train.out_dir="$RUN/tokenizer" \
+  train.max_steps=$TOK_STEPS train.max_minutes=$TOK_MIN train.batch_size=$TOK_BATCH \
+  train.num_workers=$((WORKERS > 8 ? 8 : WORKERS)) train.validate_every=0
+
+encode() {  # encode SPLIT: its episodes into latent shards, in parallel jobs of 8 episodes each
+  local jobs=$(( WORKERS > 8 ? 8 : WORKERS )) i pids=()
+  for ((i = 0; i < jobs; i++)); do
+    OMP_NUM_THREADS=$(( (WORKERS + jobs - 1) / jobs )) $PYTHON datasets/encode_latents.py --episodes "$DATA/$1" --tokenizer "$RUN/tokenizer/tokenizer" \
+      --out "$DATA/latents_$1" --episodes-per-shard 8 --shard $i/$jobs &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+}
+wants latents && for split in voxel voxel_val; do stage "latents_$split" encode $split; done
+
+wants world && stage world $PYTHON -m training.train --config training/configs/default.yaml \
+  tokenizer="$RUN/tokenizer/tokenizer" data.shards="$DATA/latents_voxel" \
+  validation.shards="$DATA/latents_voxel_val" validation.episodes="$DATA/voxel_val" \
+  train.out_dir="$RUN/world" train.max_steps=$WORLD_STEPS train.max_minutes=$WORLD_MIN \
+  train.batch_size=$WORLD_BATCH train.validate_every=$WORLD_VAL
+
+wants distill && stage distill $PYTHON -m training.distill --config training/configs/distill_default.yaml \
+  teacher="$RUN/world/model" data.shards="$DATA/latents_voxel" \
+  validation.shards="$DATA/latents_voxel_val" validation.episodes="$DATA/voxel_val" \
+  train.out_dir="$RUN/distill" train.max_steps=$DISTILL_STEPS train.max_minutes=$DISTILL_MIN \
+  train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL out="$MODEL_OUT"
+
+if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
+  stage idm_data $PYTHON datasets/generate.py --out "$DATA/idm_train" --episodes $IDM_EPISODES \
+    --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000
+  stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $VAL_EPISODES \
+    --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
+  stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
+    data.episodes="$DATA/idm_train" validation.episodes="$DATA/idm_val" train.out_dir="$RUN/idm" \
+    train.max_steps=$IDM_STEPS out="$MODEL_OUT/idm"
+fi
+
+echo "model directory: $MODEL_OUT (teacher: $RUN/world/model)" >&2
