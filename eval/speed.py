@@ -126,7 +126,8 @@ def random_engine_parts(size: str, width: int, height: int, window: int, tokeniz
 def time_runs(engines: dict, script: list, frames: int, runs: int) -> dict[str, dict]:
     """Step every engine through `runs` runs of `frames` frames of `script`, one run each in turn.
 
-    Engines start where warm-up left them; returns per engine fps per run and latency per frame.
+    Engines start where warm-up left them; returns per engine fps per run and latency per frame,
+    or the error of a compiled engine that failed (it is left out of the later runs).
     """
     import torch
 
@@ -134,12 +135,20 @@ def time_runs(engines: dict, script: list, frames: int, runs: int) -> dict[str, 
     position = {name: 0 for name in engines}
     for _ in range(runs):
         for name, engine in engines.items():
+            if "error" in timing[name]:
+                continue
             actions = [script[(position[name] + i) % len(script)] for i in range(frames)]
             position[name] += frames
             cpu, start = time.process_time(), time.perf_counter()
-            for action in actions:
-                engine.step(action)
-                timing[name]["latency_s"].append(engine.stats.last_latency_s)
+            try:
+                for action in actions:
+                    engine.step(action)
+                    timing[name]["latency_s"].append(engine.stats.last_latency_s)
+            except Exception as err:
+                if not (engine.settings.compile or engine.settings.cuda_graphs):
+                    raise
+                timing[name]["error"] = err
+                continue
             if engine.device.type == "cuda":
                 torch.cuda.synchronize(engine.device)
             timing[name]["fps_runs"].append(frames / (time.perf_counter() - start))
@@ -178,15 +187,23 @@ def bench_engine(
                 for ahead in sorted({0, speculative}):
                     name = f"cache={use_cache} spec={ahead} compile={compiled}"
                     settings[name] = dict(use_cache=use_cache, speculative=ahead, **flags)
-                    engine = WorldEngine(config, tokenizer, model, device, default_dtype(device), steps=steps,
-                                         **settings[name])
-                    engine.reset()
-                    engine.rollout(script[: window + 4])  # warm-up: a full window in the cache
-                    engines[name] = engine
+                    try:  # a compiler failure costs its own row, not the whole benchmark
+                        engine = WorldEngine(config, tokenizer, model, device, default_dtype(device),
+                                             steps=steps, **settings[name])
+                        engine.reset()
+                        engine.rollout(script[: window + 4])  # warm-up: a full window in the cache
+                        engines[name] = engine
+                    except Exception as err:
+                        if compiled == "off":
+                            raise
+                        rows.append(failed_row(label, window, steps, settings[name], err))
         with torch.inference_mode():
             timing = time_runs(engines, script[window + 4 :], timed, runs)
         for name, engine in engines.items():
             t = timing[name]
+            if "error" in t:
+                rows.append(failed_row(label, window, steps, settings[name], t["error"]))
+                continue
             stats = engine.stats
             rows.append({
                 "mode": "engine", **label, "window": window, "tokens_per_frame": model.tokens_per_frame,
@@ -203,9 +220,18 @@ def bench_engine(
     return rows
 
 
+def failed_row(label: dict, window: int, steps: int, settings: dict, err: BaseException) -> dict:
+    """A configuration that could not run (a compiler error, say): what it was and why."""
+    print(f"{label['size']} window {window} steps {steps} {settings}: failed: {type(err).__name__}: {err}",
+          file=sys.stderr)
+    return {"mode": "engine", **label, "window": window, "steps": steps, **settings,
+            "error": f"{type(err).__name__}: {str(err)[:500]}"}
+
+
 def add_ratios(rows: list[dict]) -> None:
     """cache on / off (speculation off) and speculative on / off (cache on), from the same run."""
     keys = ("size", "window", "steps", "compile", "cuda_graphs", "use_cache", "speculative")
+    rows = [r for r in rows if "error" not in r]
 
     def find(row, **changes):
         wanted = {**{k: row.get(k) for k in keys}, **changes}
@@ -225,6 +251,8 @@ def compile_label(row: dict) -> str:
 
 
 def print_engine_table(rows: list[dict]) -> None:
+    failed = [r for r in rows if "error" in r]
+    rows = [r for r in rows if "error" not in r]
     first = rows[0]
     print(
         f"{first['size']} ({first['params_m']:.1f}M) at {first['frame']}, "
@@ -245,6 +273,9 @@ def print_engine_table(rows: list[dict]) -> None:
             f"{compile_label(r):>8}{r['fps']:>7.1f}{r['latency_ms_median']:>8.1f}"
             f"{r['latency_ms_p90']:>8.1f}{r['cpu_ms_per_frame']:>8.1f}{accept:>7}{cache_x:>8}{spec_x:>7}"
         )
+    for r in failed:
+        print(f"{r['window']:>6}{r['steps']:>6}{'on' if r['use_cache'] else 'off':>6}{r['speculative']:>5}"
+              f"{compile_label(r):>8}  failed: {r['error'][:80]}")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

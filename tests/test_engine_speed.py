@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from eval.speed import add_ratios, held_action_script, main
 
 
@@ -62,3 +64,29 @@ def test_spec_quality_mode_scores_both_engines_against_the_voxel_game(tiny_model
     (row,) = json.loads(out.read_text())["rows"]
     assert row["difference_db"] == row["psnr_joint_db"] - row["psnr_plain_db"]
     assert 0 < row["psnr_plain_db"] < 60 and len(row["psnr_joint_per_clip"]) == 1
+
+
+@pytest.mark.parametrize("fails_at", [8, 12])  # frame 8: in the warm-up (10 frames); 12: while timed
+def test_a_compiled_engine_that_fails_costs_its_row_not_the_benchmark(fails_at, tiny_model_dir, tmp_path,
+                                                                      monkeypatch, capsys):
+    from gameworld.engine import WorldEngine
+
+    plain_step = WorldEngine.step
+
+    def step(self, action):
+        if self.settings.compile and self.stats.frames >= fails_at:  # as a CUDA-graph replay once did
+            raise RuntimeError("compiled step broke")
+        return plain_step(self, action)
+
+    monkeypatch.setattr(WorldEngine, "_compile", lambda self: None)  # compiling is not what is tested
+    monkeypatch.setattr(WorldEngine, "step", step)
+    out = tmp_path / "speed.json"
+    argv = ["--engine", "--model", str(tiny_model_dir), "--steps", "1", "--frames", "3", "--speculative", "2",
+            "--device", "cpu", "--compile", "--out", str(out)]
+    assert main(argv) == 0
+    assert "failed: RuntimeError: compiled step broke" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    failed = [r for r in rows if "error" in r]
+    assert {(r["compile"], r["use_cache"], r["speculative"]) for r in failed} == {(True, True, 0), (True, True, 2)}
+    timed = [r for r in rows if "error" not in r]
+    assert len(timed) == 4 and not any(r["compile"] for r in timed) and all(r["fps"] > 0 for r in timed)
