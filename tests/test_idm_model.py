@@ -46,8 +46,8 @@ def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make
     )
     idm.save_pretrained(tmp_path / "idm")
     again = InverseDynamicsModel.from_pretrained(tmp_path / "idm").eval()
-    for name, value in again(frames).items():
-        assert torch.equal(value, out[name])
+    for name, value in again(frames).items():  # same weights; kernels on new buffers may round differently
+        torch.testing.assert_close(value, out[name], rtol=0, atol=1e-6)
     labels = idm.predict(frames)[0]
     assert len(labels) == 7 and labels.move[0] == 0 and labels.camera_deg[0].tolist() == [0.0, 0.0]
     assert idm.frame_features(frames).shape[:2] == (1, 7)
