@@ -2,7 +2,7 @@
 # Rebuild the shipped default model from nothing: voxel episodes -> tokenizer -> latent shards ->
 # world model (teacher) -> 2-step distilled student -> IDM -> one model directory.
 #
-#   bash training/recipes/default.sh                      # the shipped recipe (one GPU: ~10 minutes)
+#   bash training/recipes/default.sh                      # the shipped recipe (a GPU + 16 cores: ~15 min)
 #   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~80 min)
 #   SCALE=smoke bash training/recipes/default.sh          # the same chain in a few minutes on a CPU
 #   RUN=runs/mine MODEL_OUT=models/mine bash training/recipes/default.sh
@@ -59,22 +59,25 @@ stage() {  # stage NAME COMMAND...: run a command, its output also in $RUN/logs/
 }
 
 if wants data; then
-stage data $PYTHON datasets/generate.py --out "$DATA/voxel" --episodes $EPISODES --frames $FRAMES \
-  --size $SIZE --workers "$WORKERS"
-stage data_val $PYTHON datasets/generate.py --out "$DATA/voxel_val" --episodes $VAL_EPISODES \
-  --frames $FRAMES --size $SIZE --workers "$WORKERS" --seed 100000
+  stage data $PYTHON datasets/generate.py --out "$DATA/voxel" --episodes $EPISODES --frames $FRAMES \
+    --size $SIZE --workers "$WORKERS"
+  stage data_val $PYTHON datasets/generate.py --out "$DATA/voxel_val" --episodes $VAL_EPISODES \
+    --frames $FRAMES --size $SIZE --workers "$WORKERS" --seed 100000
 fi
 
-wants tokenizer && stage tokenizer $PYTHON -m training.train_tokenizer --config training/configs/tokenizer_default.yaml \
+wants tokenizer && stage tokenizer $PYTHON -m training.train_tokenizer \
+  --config training/configs/tokenizer_default.yaml \
   data.episodes="$DATA/voxel" validation.episodes="$DATA/voxel_val" train.out_dir="$RUN/tokenizer" \
   train.max_steps=$TOK_STEPS train.max_minutes=$TOK_MIN train.batch_size=$TOK_BATCH \
   train.num_workers=$((WORKERS > 8 ? 8 : WORKERS)) train.validate_every=0
 
 encode() {  # encode SPLIT: its episodes into latent shards, in parallel jobs of 8 episodes each
   local jobs=$(( WORKERS > 8 ? 8 : WORKERS )) i pids=()
+  local threads=$(( (WORKERS + jobs - 1) / jobs ))
   for ((i = 0; i < jobs; i++)); do
-    OMP_NUM_THREADS=$(( (WORKERS + jobs - 1) / jobs )) $PYTHON datasets/encode_latents.py --episodes "$DATA/$1" --tokenizer "$RUN/tokenizer/tokenizer" \
-      --out "$DATA/latents_$1" --episodes-per-shard 8 --shard $i/$jobs &
+    OMP_NUM_THREADS=$threads $PYTHON datasets/encode_latents.py --episodes "$DATA/$1" \
+      --tokenizer "$RUN/tokenizer/tokenizer" --out "$DATA/latents_$1" --episodes-per-shard 8 \
+      --shard $i/$jobs &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i"; done
