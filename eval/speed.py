@@ -222,8 +222,6 @@ def bench_engine(
 
 def failed_row(label: dict, window: int, steps: int, settings: dict, err: BaseException) -> dict:
     """A configuration that could not run (a compiler error, say): what it was and why."""
-    print(f"{label['size']} window {window} steps {steps} {settings}: failed: {type(err).__name__}: {err}",
-          file=sys.stderr)
     return {"mode": "engine", **label, "window": window, "steps": steps, **settings,
             "error": f"{type(err).__name__}: {str(err)[:500]}"}
 

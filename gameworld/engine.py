@@ -57,7 +57,7 @@ class EngineSettings:
     use_cache: bool = True  # False: re-encode the whole window for every new frame
     speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
     joint: bool = True  # speculative frames denoised in one pass (True) or one after another (exact)
-    compile: bool = False  # torch.compile the transformer blocks (for GPUs: no gain on this CPU)
+    compile: bool = False  # torch.compile the transformer blocks (a GPU speed-up; none seen on a 2-core CPU)
     cuda_graphs: bool = False  # CUDA only: compile in "reduce-overhead" mode, which captures CUDA graphs
     seed: int = 0  # noise seed: a rollout is a function of seed, start and actions
 

@@ -479,8 +479,8 @@ class Trainer:
                     pending, pending_steps, timer, paused = {}, 0, time.perf_counter(), 0.0
                 bar.update(1)
                 stop = distributed.any_rank(self._stop_requested, self.env)
-                late = deadline is not None and time.monotonic() > deadline
-                out_of_time = deadline is not None and distributed.any_rank(late, self.env)
+                out_of_time = deadline is not None and distributed.any_rank(time.monotonic() > deadline,
+                                                                            self.env)
                 started = time.perf_counter()
                 if out_of_time:
                     if self.env.is_main:
