@@ -6,6 +6,7 @@ import torch
 
 from gameworld.actions import Action, ActionSpace
 from gameworld.metrics.controls import (
+    DEAD_ZONE_DEG,
     camera_class,
     group_accuracies,
     labels_from_actions,
@@ -68,6 +69,18 @@ def test_decoding_reads_the_heads():
         and labels.jump.tolist() == [0, 0, 1]
     )
     assert np.allclose(labels.camera_deg[1], [-5.0, 3.0]) and labels.camera[1] == 5
+
+
+def test_direction_heads_decide_the_camera_class_when_the_regression_undershoots():
+    out = {
+        name: torch.zeros(1, 2, n)
+        for name, n in dict(move=3, strafe=3, jump=1, attack=1, pitch=3, yaw=3, camera=2).items()
+    }
+    out["yaw"][0, 0, 1] = out["pitch"][0, 1, 2] = 5.0  # turn left, then look down
+    out["camera"][0] = torch.tensor([[0.0, 0.02], [0.01, 0.0]])  # 0.2 and 0.1 deg: inside the dead zone
+    labels = decode_outputs(out)[0]
+    assert labels.camera.tolist() == [0, 1, 6]
+    assert labels.camera_deg[1, 1] < -DEAD_ZONE_DEG and labels.camera_deg[2, 0] > DEAD_ZONE_DEG
 
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(make_frames):

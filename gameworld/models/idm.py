@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
-from gameworld.metrics.controls import BINARY_KEYS, KEY_GROUPS, ControlLabels, axis_state
+from gameworld.metrics.controls import BINARY_KEYS, DEAD_ZONE_DEG, KEY_GROUPS, ControlLabels, axis_state
 
 # head name -> number of logits; "pitch"/"yaw" are the 3 axis states of `gameworld.metrics.controls`.
 HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name in BINARY_KEYS},
@@ -128,9 +128,12 @@ def decode_outputs(out: dict[str, torch.Tensor]) -> list[ControlLabels]:
     groups = {name: pad(out[name].argmax(-1).cpu().numpy()) for name in KEY_GROUPS}
     binary = {name: pad((out[name][..., 0] > 0).long().cpu().numpy()) for name in BINARY_KEYS}
     degrees = out["camera"].float().cpu().numpy() * CAMERA_SCALE_DEG  # [B, T-1, 2]
-    # the direction heads decide whether an axis moves; the regression gives how far
+    # The direction heads decide whether and which way an axis moves, the regression how far. A
+    # moving axis turns at least just past the dead zone, so its class stays the heads' even where
+    # the regression (pulled toward the many still frames) undershoots.
     states = np.stack([out["pitch"].argmax(-1).cpu().numpy(), out["yaw"].argmax(-1).cpu().numpy()], -1)
-    degrees = np.where(states == 0, 0.0, np.abs(degrees) * np.where(states == 1, -1.0, 1.0))
+    magnitude = np.maximum(np.abs(degrees), np.nextafter(np.float32(DEAD_ZONE_DEG), np.float32(np.inf)))
+    degrees = np.where(states == 0, 0.0, magnitude * np.where(states == 1, -1.0, 1.0))
     degrees = pad(degrees.astype(np.float32))
     return [
         ControlLabels(**{k: v[i] for k, v in groups.items()}, **{k: v[i] for k, v in binary.items()},
