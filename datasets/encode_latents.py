@@ -8,8 +8,10 @@ Episodes (any format `gameworld.data.open_episode` reads) are numbered in sorted
 that number is each frame's `episode_index`. Episodes are grouped `--episodes-per-shard` at a
 time (group g holds episodes g*K .. g*K+K-1) and each group becomes `shard_<g>.safetensors`:
 latents (fp16), actions (`space.encode`), episode and frame indices, and a meta header with the
-action space, frame size, fps and tokenizer. A shard is written atomically, so an interrupted
-run resumes by skipping the shards that exist; `--shard i/N` does the groups i, i+N, ...
+action space, frame size, fps, tokenizer and its weights' fingerprint. A shard is written
+atomically, so an interrupted run resumes by skipping the shards that exist; a shard that another
+tokenizer made (or this one before more training) is encoded again. `--shard i/N` does the
+groups i, i+N, ...
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tqdm import tqdm
 from gameworld.actions import ActionSpace
 from gameworld.data import find_episodes, open_episode, write_shard
 from gameworld.data.episode import Episode
+from gameworld.data.shards import read_shard_meta
 from gameworld.engine import default_device
 from gameworld.models import FrameTokenizer
 
@@ -41,6 +44,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def shard_path(out: Path, group: int) -> Path:
     return out / f"shard_{group:06d}.safetensors"
+
+
+def shard_maker(path: Path) -> str | None:
+    """The fingerprint of the tokenizer that made a finished shard ("" if it recorded none), or None."""
+    return read_shard_meta(path).get("tokenizer_fingerprint", "") if path.exists() else None
 
 
 def frame_size(
@@ -90,7 +98,8 @@ def encode_group(
     }
     meta = {
         "action_space": space.to_dict(), "width": width, "height": height, "fps": episodes[0].fps,
-        "tokenizer": str(args.tokenizer), "episodes": {str(i): str(paths[i]) for i in members},
+        "tokenizer": str(args.tokenizer), "tokenizer_fingerprint": tokenizer.fingerprint(),
+        "episodes": {str(i): str(paths[i]) for i in members},
     }
     return tensors, meta
 
@@ -102,13 +111,17 @@ def encode(args: argparse.Namespace) -> list[Path]:
         raise FileNotFoundError(f"{args.episodes}: no complete episodes found")
     per = args.episodes_per_shard
     groups = range(args.shard[0], (len(paths) + per - 1) // per, args.shard[1])
-    todo = [g for g in groups if not shard_path(args.out, g).exists()]
-    done = len(groups) - len(todo)
-    print(f"{len(paths)} episodes; {len(groups)} shard(s) for this job, {done} done already", file=sys.stderr)
-    if not todo:
-        return []
     device = default_device() if args.device == "auto" else torch.device(args.device)
     tokenizer = FrameTokenizer.from_pretrained(args.tokenizer).to(device).eval()
+    fingerprint = tokenizer.fingerprint()
+    made = {g: shard_maker(shard_path(args.out, g)) for g in groups}
+    todo = [g for g in groups if made[g] != fingerprint]
+    stale = sum(made[g] is not None for g in todo)
+    done = len(groups) - len(todo)
+    print(f"{len(paths)} episodes; {len(groups)} shard(s) for this job, {done} done already"
+          + (f", {stale} made by another tokenizer (encoded again)" if stale else ""), file=sys.stderr)
+    if not todo:
+        return []
     space = open_episode(paths[0]).space
     members = {g: list(range(g * per, min(len(paths), (g + 1) * per))) for g in todo}
     episodes = {i: open_episode(paths[i]) for group in members.values() for i in group}

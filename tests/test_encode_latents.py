@@ -8,7 +8,7 @@ import torch
 from conftest import import_script, one_torch_thread, write_smooth_episodes
 
 from gameworld.actions import Action
-from gameworld.data import ShardSet, open_episode, read_shard, write_episode
+from gameworld.data import EpisodeError, ShardSet, open_episode, read_shard, write_episode
 from gameworld.models import FrameTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,29 @@ def test_sharded_jobs_split_the_work_and_a_rerun_resumes(encode_latents, inputs,
     assert encode_latents.main(argv(inputs, tmp_path / "a", "--shard", "0/2")) == 0
     assert "1 done already" in capsys.readouterr().err
     assert (tmp_path / "a" / "shard_000000.safetensors").stat().st_mtime_ns == written
+
+
+def test_shards_of_another_tokenizer_are_encoded_again_and_never_mixed(
+    encode_latents, inputs, tmp_path, capsys
+):
+    with one_torch_thread():
+        torch.manual_seed(1)
+        FrameTokenizer.from_config("dc-f8c8").save_pretrained(tmp_path / "retrained")
+    first = FrameTokenizer.from_pretrained(inputs / "tokenizer").fingerprint()
+    second = FrameTokenizer.from_pretrained(tmp_path / "retrained").fingerprint()
+    assert first != second
+    out = tmp_path / "latents"
+    assert encode_latents.main(argv(inputs, out)) == 0
+    assert read_shard(out / "shard_000000.safetensors").meta["tokenizer_fingerprint"] == first
+    other = [*argv(inputs, out)[:2], "--tokenizer", str(tmp_path / "retrained"), *argv(inputs, out)[4:]]
+    assert encode_latents.main([*other, "--shard", "0/2"]) == 0
+    assert "1 made by another tokenizer" in capsys.readouterr().err
+    with pytest.raises(EpisodeError, match="shard_000001.*another tokenizer"):
+        ShardSet(out)
+    assert encode_latents.main(other) == 0
+    assert "1 done already, 1 made by another tokenizer" in capsys.readouterr().err
+    assert {read_shard(p).meta["tokenizer_fingerprint"] for p in out.iterdir()} == {second}
+    assert len(ShardSet(out)) == 30
 
 
 def test_bad_input_is_named(encode_latents, inputs, tmp_path, capsys):

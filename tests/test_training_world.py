@@ -87,6 +87,14 @@ def test_smoke_recipe_learns_validates_and_exports_a_model_the_engine_plays(data
     assert all(torch.equal(value, checkpoint[f"ema/{name}"]) for name, value in exported.items())
 
 
+def test_latents_of_another_tokenizer_are_refused(data, tmp_path):
+    torch.manual_seed(1)
+    FrameTokenizer.from_config("dc-f8c8").save_pretrained(tmp_path / "retrained")
+    cfg = smoke(data, tmp_path / "run", f"tokenizer={tmp_path / 'retrained'}")
+    with pytest.raises(ValueError, match="train_latents: these latents were made by another tokenizer"):
+        train.run(cfg, DistEnv())
+
+
 def test_an_interrupted_run_resumes_to_exactly_the_same_losses(data, tmp_path, monkeypatch):
     extra = ("train.max_steps=10", "train.checkpoint_every=4")
     train.run(smoke(data, tmp_path / "ref", *extra), DistEnv())

@@ -80,6 +80,11 @@ def check_tokenizer(tokenizer: FrameTokenizer, clips: ClipDataset, meta: dict, p
     if expected != stored:
         raise ValueError(f"{path}: this tokenizer makes latents {expected} from {size} frames, "
                          f"but the shards in {clips.shards.directory} hold {stored}")
+    made_by = meta.get("tokenizer_fingerprint")
+    if made_by and made_by != tokenizer.fingerprint():
+        raise ValueError(f"{clips.shards.directory}: these latents were made by another tokenizer "
+                         f"(fingerprint {made_by}) than {path} ({tokenizer.fingerprint()}); encode the "
+                         "episodes again with datasets/encode_latents.py")
 
 
 def model_config(cfg: WorldModelJob, meta: dict, model: NextFrameDiT, space_dict: dict) -> GameWorldConfig:

@@ -142,8 +142,13 @@ class ShardSet:
 
     def _load_index(self, path: Path) -> tuple[torch.Tensor, torch.Tensor]:
         """A shard's episode and frame indices, after checking it agrees with the first shard."""
-        if read_shard_meta(path).get("action_space") != self.meta.get("action_space"):
+        meta = read_shard_meta(path)
+        if meta.get("action_space") != self.meta.get("action_space"):
             raise EpisodeError(path, f"action space differs from {self.paths[0].name}'s")
+        made_by, first_made_by = meta.get("tokenizer_fingerprint"), self.meta.get("tokenizer_fingerprint")
+        if made_by != first_made_by:
+            raise EpisodeError(path, f"made by another tokenizer than {self.paths[0].name} (fingerprint "
+                                     f"{made_by} vs {first_made_by})")
         handle, _ = _open(path)
         shape = handle.get_slice("latents").get_shape()
         self.latent_shape = self.latent_shape or shape[1:]

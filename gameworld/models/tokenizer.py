@@ -19,6 +19,7 @@ pixel-shuffle decoder with no convolution at full resolution) decodes a 256x144 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -146,6 +147,15 @@ class FrameTokenizer(nn.Module):
                 f"frame size {width}x{height} must be divisible by the tokenizer's factor {factor}"
             )
         return self.latent_channels, height // factor, width // factor
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights, shift and scale: latents made by another tokenizer (or by
+        this one before more training) are not interchangeable with this one's."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # ------------------------------------------------------------------------------ raw autoencoder
 
