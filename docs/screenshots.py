@@ -3,6 +3,7 @@
     python docs/screenshots.py [--model DIR] [--out docs]
 
     play_voxel.png          the pygame client playing the voxel game, HUD on
+    play_model.png          the pygame client playing the world model alone, HUD on (its frames/s)
     play_side_by_side.png   the pygame client with --side-by-side: voxel game left, world model right
     web.png                 the Gradio demo in headless Chromium (what `python -m app.web` serves)
 
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             model = str(random_model_dir(Path(scratch)))
         hud = play_and_shoot(open_source(SourceChoice(voxel=True)), args.out / "play_voxel.png", scale=4)
         print(f"wrote {args.out / 'play_voxel.png'}: " + " | ".join(hud))
+        alone = open_source(SourceChoice(model=model))
+        hud = play_and_shoot(alone, args.out / "play_model.png", scale=4)
+        print(f"wrote {args.out / 'play_model.png'}: " + " | ".join(hud))
         pair = open_source(SourceChoice(model=model, side_by_side=True))
         hud = play_and_shoot(pair, args.out / "play_side_by_side.png", scale=3)
         print(f"wrote {args.out / 'play_side_by_side.png'}: " + " | ".join(hud))
