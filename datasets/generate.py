@@ -5,13 +5,15 @@
 
 Episode i plays biome `biomes[i % len(biomes)]` with world seed `seed + i` and its own player
 seed, and is written as `<out>/voxel_<i>_<biome>.{mp4,jsonl,json}`. Finished episodes (their
-`.json` is written last) are skipped, so an interrupted run resumes where it stopped; with
+`.json` is written last) are skipped, so an interrupted run resumes where it stopped (one written
+with other --frames, --size, --seed or HUD setting is written again); with
 `--shard i/N` a job does the episodes whose number is i modulo N.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import sys
 from pathlib import Path
@@ -54,20 +56,31 @@ def parse_biomes(text: str) -> tuple[str, ...]:
     return names
 
 
+def finished_as_asked(job: dict) -> bool:
+    """True when the job's episode is finished and was written with the job's settings (an episode
+    of another length, size, seed or HUD setting under the same name is written again)."""
+    if not episode_complete(job["stem"]):
+        return False
+    marker = json.loads(Path(job["stem"]).with_suffix(".json").read_text())
+    asked = {"frame_count": job["frames"], "width": job["width"], "height": job["height"],
+             "seed": job["seed"], "player_seed": job["player_seed"], "hud": job["hud"],
+             "lossless": job["lossless"], "biome": job["biome"]}
+    return all(marker.get(key) == value for key, value in asked.items())
+
+
 def episode_jobs(args: argparse.Namespace) -> list[dict]:
-    """The episodes of this shard that are not finished yet, as keyword arguments for one writer each."""
+    """The episodes of this shard not finished as asked, as keyword arguments for one writer each."""
     shard, shards = args.shard
     jobs = []
     for i in range(shard, args.episodes, shards):
         biome = args.biomes[i % len(args.biomes)]
-        stem = args.out / f"voxel_{i:06d}_{biome}"
-        if episode_complete(stem):
-            continue
-        jobs.append(dict(
-            stem=stem, seed=args.seed + i, biome=biome, frames=args.frames, width=args.size[0],
-            height=args.size[1], player_seed=args.seed * PLAYER_SEED_STRIDE + i, hud=not args.no_hud,
-            lossless=args.lossless,
-        ))
+        job = dict(
+            stem=args.out / f"voxel_{i:06d}_{biome}", seed=args.seed + i, biome=biome, frames=args.frames,
+            width=args.size[0], height=args.size[1], player_seed=args.seed * PLAYER_SEED_STRIDE + i,
+            hud=not args.no_hud, lossless=args.lossless,
+        )
+        if not finished_as_asked(job):
+            jobs.append(job)
     return jobs
 
 

@@ -63,6 +63,17 @@ def test_generation_resumes_and_never_counts_half_written_episodes(generate, tmp
         assert (tmp_path / name).with_suffix(".mp4").stat().st_mtime_ns == mtimes[name]  # skipped
 
 
+def test_an_episode_written_with_other_settings_is_written_again(generate, tmp_path):
+    generate.main(args(tmp_path, "--episodes", "2"))
+    longer = ["--out", str(tmp_path), "--frames", "12", "--size", "32x24", "--lossless", "--episodes", "1"]
+    generate.main(longer)
+    assert len(open_episode(tmp_path / "voxel_000000_plains.mp4")) == 12
+    assert len(open_episode(tmp_path / "voxel_000001_forest.mp4")) == 10  # not asked for: left alone
+    generate.main(args(tmp_path, "--episodes", "1", "--seed", "5"))
+    ep = open_episode(tmp_path / "voxel_000000_plains.mp4")
+    assert len(ep) == 10 and ep.meta["seed"] == 5
+
+
 def test_shards_split_the_episodes_and_workers_run_in_parallel(tmp_path):
     """Run as documented, by path in a fresh process (worker processes re-import the script)."""
     argv = args(tmp_path, "--episodes", "5", "--shard", "1/2", "--workers", "2", "--biomes", "icy,river")
