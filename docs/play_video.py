@@ -2,7 +2,8 @@
 
     python docs/play_video.py [--model DIR] [--out docs/play_default.mp4] [--frames 100]
 
-Writes the mp4 and, beside it, a PNG of every 25th frame (one row each) for a page that shows no video.
+Writes the mp4 and, beside it, a GIF at half the frame rate (the README plays it inline) and a PNG of
+every 25th frame (one row each) for a page that shows no video.
 The inputs are a fixed script (walk, look around, jump, turn back), the start is the voxel game in
 the forest with world seed 4242 (no recipe generates data from it), the noise seed is 0: the video
 is the same every time for the same model.
@@ -38,6 +39,15 @@ def script_actions(frames: int) -> list[Action]:
     return (actions * (frames // len(actions) + 1))[:frames]
 
 
+def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
+    """An endlessly looping GIF (what a README page plays inline), written under a temporary name."""
+    images = [Image.fromarray(frame).quantize(colors=128) for frame in frames]
+    tmp = path.with_name(f".tmp.{path.name}")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                   loop=0)
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(args.out)
     strip = np.concatenate(frames[::25], axis=0)  # [rows * H, 2W + gap, 3]
     Image.fromarray(strip).save(args.out.with_suffix(".png"))
-    print(f"wrote {args.out} ({len(frames)} frames) and {args.out.with_suffix('.png')}", file=sys.stderr)
+    write_gif(args.out.with_suffix(".gif"), frames[::2], fps=source.fps / 2)
+    print(f"wrote {args.out} ({len(frames)} frames), {args.out.with_suffix('.png')} and "
+          f"{args.out.with_suffix('.gif')}", file=sys.stderr)
     return 0
 
 
