@@ -1,7 +1,7 @@
 """Train the inverse dynamics model (IDM) that scores controllability, on voxel episodes.
 
     python datasets/generate.py --out data/idm_train --episodes 96 --frames 400 --size 192x108
-    python datasets/generate.py --out data/idm_val --episodes 8 --frames 400 --size 192x108 --seed 7000
+    python datasets/generate.py --out data/idm_val --episodes 16 --frames 400 --size 192x108 --seed 300000
     python -m training.train_idm --config training/configs/idm_default.yaml \\
         data.episodes=data/idm_train validation.episodes=data/idm_val out=MODEL_DIR/idm
 

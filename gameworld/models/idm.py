@@ -6,12 +6,15 @@ truth clips the same IDM gives the ceiling. Its frame encoder also gives the fea
 temporal-consistency metrics.
 
     frames uint8 [B, T, H, W, 3] --resize--> [B*T, 3, h, w] --frame encoder--> [B, T, C, h/8, w/8]
-    pairs (f[t-1], f[t], f[t] - f[t-1]) --pair encoder, flatten--> [B, T-1, D]
+    pixel pairs [B, T-1, 6, h, w] --motion encoder--> [B, T-1, C, h/8, w/8]
+    pairs (f[t-1], f[t], f[t] - f[t-1], motion) --pair encoder, flatten--> [B, T-1, D]
     temporal convolutions (both directions, dilated) --heads--> logits per transition t = 1..T-1
 
 A transition t is the tick that turned frame t-1 into frame t: its action is `a[t]` (the
 project's time convention), so the outputs line up with `actions[1:]`. The temporal layers see
-about +-14 transitions, enough to tell a held jump key from a single hop.
+about +-14 transitions, enough to tell a held jump key from a single hop. The motion encoder sees
+both frames at full IDM resolution before any downsampling: a camera turn of a degree moves the
+picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
 """
 
 from __future__ import annotations
@@ -58,7 +61,12 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             layers.append(_conv(cin, cout, 2))
             cin = cout
         self.frame_encoder = nn.Sequential(*layers)
-        pair, cin = [], 3 * cin
+        motion, channels = [], 6
+        for cout in frame_channels:
+            motion.append(_conv(channels, cout, 2))
+            channels = cout
+        self.motion_encoder = nn.Sequential(*motion)
+        pair, cin = [], 4 * cin
         for cout in pair_channels:
             pair.append(_conv(cin, cout, 2))
             cin = cout
@@ -105,7 +113,9 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             raise ValueError(f"the IDM needs at least 2 frames per clip, got {t}")
         maps = self.frame_encoder(images.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h', w']
         before, after = maps[:, :-1], maps[:, 1:]
-        pairs = torch.cat([before, after, after - before], dim=2).flatten(0, 1)  # [B*(T-1), 3C, h', w']
+        pixels = torch.cat([images[:, :-1], images[:, 1:]], dim=2).flatten(0, 1)  # [B*(T-1), 6, h, w]
+        motion = self.motion_encoder(pixels).unflatten(0, (b, t - 1))  # [B, T-1, C, h', w']
+        pairs = torch.cat([before, after, after - before, motion], dim=2).flatten(0, 1)  # [B*(T-1), 4C, ...]
         x = self.project(self.pair_encoder(pairs).flatten(1)).unflatten(0, (b, t - 1))  # [B, T-1, D]
         x = x.transpose(1, 2)  # [B, D, T-1]
         for conv, norm in zip(self.temporal, self.norms, strict=True):

@@ -29,21 +29,21 @@ case $SCALE in
     TOK_STEPS=4000 TOK_MIN=${TOK_MIN:-1.5} TOK_BATCH=16
     WORLD_STEPS=4000 WORLD_MIN=${WORLD_MIN:-3.5} WORLD_BATCH=64 WORLD_VAL=1000
     DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
-    IDM_STEPS=800 IDM_EPISODES=48 IDM_FRAMES=400
+    IDM_STEPS=3000 IDM_EPISODES=96 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
   cpu)  # what fits a 2-core CPU in an afternoon: about 2.5 hours
     EPISODES=32 FRAMES=400 VAL_EPISODES=4
     TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4
     WORLD_STEPS=3000 WORLD_MIN=${WORLD_MIN:-90} WORLD_BATCH=4 WORLD_VAL=0
     DISTILL_STEPS=600 DISTILL_MIN=${DISTILL_MIN:-15} DISTILL_BATCH=4 DISTILL_VAL=0
-    IDM_STEPS=3000 IDM_EPISODES=96 IDM_FRAMES=400
+    IDM_STEPS=3000 IDM_EPISODES=96 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
   smoke)
     EPISODES=4 FRAMES=48 VAL_EPISODES=2
     TOK_STEPS=20 TOK_MIN=2 TOK_BATCH=4
     WORLD_STEPS=20 WORLD_MIN=2 WORLD_BATCH=4 WORLD_VAL=20
     DISTILL_STEPS=10 DISTILL_MIN=2 DISTILL_BATCH=2 DISTILL_VAL=10
-    IDM_STEPS=10 IDM_EPISODES=2 IDM_FRAMES=72
+    IDM_STEPS=10 IDM_EPISODES=2 IDM_VAL_EPISODES=2 IDM_FRAMES=72
     ;;
   *) echo "SCALE must be full, cpu or smoke, got '$SCALE'" >&2; exit 2 ;;
 esac
@@ -99,7 +99,7 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
   stage idm_data $PYTHON datasets/generate.py --out "$DATA/idm_train" --episodes $IDM_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000
-  stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $VAL_EPISODES \
+  stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $IDM_VAL_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
   stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
     data.episodes="$DATA/idm_train" validation.episodes="$DATA/idm_val" train.out_dir="$RUN/idm" \
