@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import app.play  # noqa: E402
+from gameworld import modeldir  # noqa: E402
 from gameworld.actions import Action  # noqa: E402
 from gameworld.ui import GameLoop, LoopConfig, VoxelSource, split_result  # noqa: E402
 from gameworld.voxel import VoxelWorld  # noqa: E402
@@ -129,7 +130,8 @@ def test_bad_frames_and_settings_are_refused():
         LoopConfig(fps=0)
 
 
-def test_app_play_opens_the_voxel_game_with_or_without_the_flag(monkeypatch):
+def test_app_play_opens_the_voxel_game_with_the_flag_or_when_no_model_ships(monkeypatch, tmp_path):
+    monkeypatch.setattr(modeldir, "PACKAGED_MODELS", tmp_path / "no_models")
     opened = []
     monkeypatch.setattr(GameLoop, "run", lambda self: opened.append(self))
     app.play.main([])

@@ -1,0 +1,86 @@
+"""The shipped default model (`gameworld/pretrained/default/`): what `make play` opens on a fresh clone.
+
+These tests read the real shipped files: the model is the few-step student at a 16:9 size, small
+enough for the repository, with its IDM and model card; `python -m app.play` opens it (headless
+here), and it answers held keys with frames that move and keep the colours of a world.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402
+import pytest  # noqa: E402
+
+import app.play  # noqa: E402
+from gameworld.metrics.controls import ControlLabels, group_accuracies, labels_from_actions  # noqa: E402
+from gameworld.metrics.protocol import Protocol  # noqa: E402
+from gameworld.modeldir import read_config, resolve_model_dir  # noqa: E402
+from gameworld.models.idm import InverseDynamicsModel  # noqa: E402
+from gameworld.ui import EngineSource, GameLoop  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+MAX_MIB = 40  # "a few tens of MB at most"
+# Floors of the shipped IDM's balanced accuracy on the clips below (measured: forward/back 0.48, camera
+# 0.34; chance 1/3 and 1/5). It reads left/right at chance (0.30): the IDM needs better data for strafing.
+MOVE_FLOOR, CAMERA_FLOOR = 0.43, 0.28
+
+
+def test_the_default_ships_as_a_small_distilled_16_9_model_with_its_idm_and_card():
+    path = resolve_model_dir("default")
+    config = read_config(path)
+    assert config.width >= 192 and config.width * 9 == config.height * 16 and config.fps == 20
+    assert config.distilled and 1 <= config.sampler.steps <= 4
+    assert (path / "idm" / "config.json").is_file() and (path / "README.md").is_file()
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    assert size < MAX_MIB * 2**20, f"{size / 2**20:.1f} MiB"
+
+
+def test_make_play_opens_the_default_model_and_it_answers_held_keys(monkeypatch):
+    opened = []
+    monkeypatch.setattr(GameLoop, "run", lambda self: opened.append(self))
+    app.play.main([])  # what `make play` runs
+    (loop,) = opened
+    assert isinstance(loop.env, EngineSource) and loop.env.name == "default"
+    loop.open()
+    try:
+        pygame.event.clear()
+        start = loop.frame.copy()
+        pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(1, 1)))
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_w, mod=0))
+        frames = []
+        for _ in range(12):
+            loop.tick()
+            frames.append(loop.frame.copy())
+        assert "forward" in loop.last_action.keys
+    finally:
+        loop.close()
+    moved = np.abs(frames[-1].astype(np.int16) - start.astype(np.int16)).mean()
+    assert moved > 2.0, moved  # walking forward changes the picture
+    colours = frames[-1].reshape(-1, 3).astype(np.float32)
+    assert colours.std(0).mean() > 10 and 20 < colours.mean() < 235  # a scene, not grey, black or white
+
+
+def test_the_shipped_idm_reads_ground_truth_clips_above_chance():
+    """The controllability scorer on the voxel game's own clips (the ceiling of eval.score)."""
+    protocol = Protocol("quick", frames=17)
+    clips = {clip.name: clip for clip in protocol.clips()}
+    names = ["forward", "back", "left", "right", "camera_l", "camera_r", "camera_up", "camera_down", "empty"]
+    idm = InverseDynamicsModel.from_pretrained(resolve_model_dir("default") / "idm").eval()
+    predicted, asked = [], []
+    for name in names:
+        _, truth, _, _ = protocol.ground_truth(clips[name])
+        predicted.append(idm.predict(truth[None])[0])
+        asked.append(labels_from_actions(list(clips[name].actions)))
+    join = lambda labels: ControlLabels(**{  # noqa: E731
+        field: np.concatenate([getattr(c, field)[1:] for c in labels])
+        for field in ("move", "strafe", "jump", "attack", "camera_deg")
+    })
+    groups = group_accuracies(join(predicted), join(asked), skip_first=False)
+    # chance (balanced): 1/3 for forward/back, 1/5 for the 5 camera classes of these clips
+    assert groups["move"]["balanced"] > MOVE_FLOOR, groups["move"]
+    assert groups["camera"]["balanced"] > CAMERA_FLOOR, groups["camera"]
