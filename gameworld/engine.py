@@ -122,7 +122,8 @@ def default_device() -> torch.device:
 
 
 def default_dtype(device: torch.device | str) -> torch.dtype:
-    """bf16 on a GPU, fp32 on the CPU (this project's CPUs have no fast bf16 matmul)."""
+    """bf16 on a GPU, fp32 on the CPU (bf16 was 1.24x faster per model call on an avx512_bf16 CPU, but
+    its frames are not yet checked against fp32: pass dtype=torch.bfloat16 to try it)."""
     return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
 
 
