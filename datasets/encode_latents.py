@@ -82,7 +82,7 @@ def encode_episode(episode: Episode, tokenizer: FrameTokenizer, batch: int, bar:
 
 def encode_group(
     members: list[int], episodes: list[Episode], paths: list[Path], tokenizer: FrameTokenizer,
-    space: ActionSpace, args, bar: tqdm,
+    fingerprint: str, space: ActionSpace, args, bar: tqdm,
 ) -> tuple[dict, dict]:
     """The tensors and meta of one shard: `episodes`, numbers `members` in `paths`."""
     sizes = {frame_size(e, paths[i], space, tokenizer) for i, e in zip(members, episodes, strict=True)}
@@ -98,7 +98,7 @@ def encode_group(
     }
     meta = {
         "action_space": space.to_dict(), "width": width, "height": height, "fps": episodes[0].fps,
-        "tokenizer": str(args.tokenizer), "tokenizer_fingerprint": tokenizer.fingerprint(),
+        "tokenizer": str(args.tokenizer), "tokenizer_fingerprint": fingerprint,
         "episodes": {str(i): str(paths[i]) for i in members},
     }
     return tensors, meta
@@ -129,7 +129,8 @@ def encode(args: argparse.Namespace) -> list[Path]:
     with tqdm(total=sum(map(len, episodes.values())), unit="frame", desc="encoding") as bar:
         for group in todo:
             chosen = [episodes[i] for i in members[group]]
-            tensors, meta = encode_group(members[group], chosen, paths, tokenizer, space, args, bar)
+            tensors, meta = encode_group(members[group], chosen, paths, tokenizer, fingerprint, space, args,
+                                         bar)
             written.append(write_shard(shard_path(args.out, group), **tensors, meta=meta))
     return written
 

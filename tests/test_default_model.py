@@ -17,7 +17,7 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 import app.play  # noqa: E402
-from gameworld.metrics.controls import ControlLabels, group_accuracies, labels_from_actions  # noqa: E402
+from gameworld.metrics.controls import group_accuracies, join_transitions, labels_from_actions  # noqa: E402
 from gameworld.metrics.protocol import Protocol  # noqa: E402
 from gameworld.modeldir import read_config, resolve_model_dir  # noqa: E402
 from gameworld.models.idm import InverseDynamicsModel  # noqa: E402
@@ -76,11 +76,7 @@ def test_the_shipped_idm_reads_ground_truth_clips_above_chance():
         _, truth, _, _ = protocol.ground_truth(clips[name])
         predicted.append(idm.predict(truth[None])[0])
         asked.append(labels_from_actions(list(clips[name].actions)))
-    join = lambda labels: ControlLabels(**{  # noqa: E731
-        field: np.concatenate([getattr(c, field)[1:] for c in labels])
-        for field in ("move", "strafe", "jump", "attack", "camera_deg")
-    })
-    groups = group_accuracies(join(predicted), join(asked), skip_first=False)
+    groups = group_accuracies(join_transitions(predicted), join_transitions(asked), skip_first=False)
     # chance (balanced): 1/3 for forward/back, 1/5 for the 5 camera classes of these clips
     assert groups["move"]["balanced"] > MOVE_FLOOR, groups["move"]
     assert groups["camera"]["balanced"] > CAMERA_FLOOR, groups["camera"]

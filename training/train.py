@@ -80,10 +80,10 @@ def check_tokenizer(tokenizer: FrameTokenizer, clips: ClipDataset, meta: dict, p
     if expected != stored:
         raise ValueError(f"{path}: this tokenizer makes latents {expected} from {size} frames, "
                          f"but the shards in {clips.shards.directory} hold {stored}")
-    made_by = meta.get("tokenizer_fingerprint")
-    if made_by and made_by != tokenizer.fingerprint():
+    made_by, fingerprint = meta.get("tokenizer_fingerprint"), tokenizer.fingerprint()
+    if made_by and made_by != fingerprint:
         raise ValueError(f"{clips.shards.directory}: these latents were made by another tokenizer "
-                         f"(fingerprint {made_by}) than {path} ({tokenizer.fingerprint()}); encode the "
+                         f"(fingerprint {made_by}) than {path} ({fingerprint}); encode the "
                          "episodes again with datasets/encode_latents.py")
 
 

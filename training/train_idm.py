@@ -28,7 +28,13 @@ from tqdm import tqdm
 from gameworld.actions import ActionSpace
 from gameworld.atomic import write_text_atomic
 from gameworld.data import find_episodes, open_episode
-from gameworld.metrics.controls import GROUPS, ControlLabels, group_accuracies, labels_from_encoded
+from gameworld.metrics.controls import (
+    GROUPS,
+    ControlLabels,
+    group_accuracies,
+    join_transitions,
+    labels_from_encoded,
+)
 from gameworld.models.idm import InverseDynamicsModel, idm_loss
 from training import distributed
 from training.config import parse_job_args, to_dict
@@ -150,11 +156,7 @@ def score_clips(idm: InverseDynamicsModel, clips: list[tuple[np.ndarray, Control
     for frames, labels in clips:
         predicted.append(idm.predict(frames[None])[0])
         targets.append(labels)
-    joined = lambda items: ControlLabels(**{  # noqa: E731
-        name: np.concatenate([getattr(c, name)[1:] for c in items])
-        for name in ("move", "strafe", "jump", "attack", "camera_deg")
-    })
-    return group_accuracies(joined(predicted), joined(targets), skip_first=False)
+    return group_accuracies(join_transitions(predicted), join_transitions(targets), skip_first=False)
 
 
 class HeldOutAccuracy:

@@ -105,6 +105,12 @@ def labels_from_encoded(encoded: torch.Tensor | np.ndarray, space: ActionSpace) 
     return labels_from_keys(values[:, :k], values[:, k : k + 2] * space.camera.max_deg, space.keys)
 
 
+def join_transitions(clips: Sequence[ControlLabels]) -> ControlLabels:
+    """The labels of frames 1.. of every clip (frame 0 has no action), joined into one."""
+    fields = ("move", "strafe", "jump", "attack", "camera_deg")
+    return ControlLabels(**{name: np.concatenate([getattr(c, name)[1:] for c in clips]) for name in fields})
+
+
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
     """Share of equal entries (NaN for none)."""
     predicted, target = np.asarray(predicted), np.asarray(target)

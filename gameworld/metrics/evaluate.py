@@ -18,7 +18,13 @@ import torch
 from tqdm import tqdm
 
 from gameworld.actions import Action
-from gameworld.metrics.controls import GROUPS, ControlLabels, group_accuracies, labels_from_actions
+from gameworld.metrics.controls import (
+    GROUPS,
+    ControlLabels,
+    group_accuracies,
+    join_transitions,
+    labels_from_actions,
+)
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, psnr, sharpness, ssim
 from gameworld.metrics.lpips import LPIPS
@@ -111,17 +117,8 @@ def score_clip(
         row.features.append(scorers.i3d(frames[None])[0])
 
 
-def _join(labels: list[ControlLabels]) -> ControlLabels:
-    return ControlLabels(
-        **{
-            name: np.concatenate([getattr(c, name)[1:] for c in labels])
-            for name in ("move", "strafe", "jump", "attack", "camera_deg")
-        }
-    )
-
-
 def _controls(predicted: list[ControlLabels], asked: list[ControlLabels]) -> dict:
-    groups = group_accuracies(_join(predicted), _join(asked), skip_first=False)
+    groups = group_accuracies(join_transitions(predicted), join_transitions(asked), skip_first=False)
     return {
         "keyboard_accuracy": float(np.mean([groups[g]["accuracy"] for g in KEY_GROUPS_SCORED])),
         "mouse_accuracy": groups["camera"]["accuracy"],
