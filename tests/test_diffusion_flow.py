@@ -107,7 +107,43 @@ def test_loss_of_a_zero_model_is_the_velocity_variance_and_is_seeded():
     assert 0.3 < dropped.float().mean().item() < 0.7
 
 
-@pytest.mark.parametrize("bad", [dict(context_prob=1.5), dict(action_dropout=-0.1), dict(noise_std=0.0)])
+def test_teacher_forcing_gives_every_frame_a_clean_past_and_a_loss():
+    cfg = FlowMatchingConfig(teacher_forcing=1.0, context_noise_max=0.05, action_dropout=0.0)
+    latents = torch.randn(64, 6, 2, 2, 2, generator=torch.Generator().manual_seed(6))
+    calls = []
+
+    class ExactGivenTheContext(torch.nn.Module):
+        """Exact velocity for every noisy frame, if the context is the clip at small noise."""
+
+        def forward(self, noisy, levels, actions, context=None, context_levels=None):
+            calls.append((levels, context, context_levels))
+            t = levels[..., None, None, None]
+            return velocity_target(latents, (noisy - (1 - t) * latents) / t)
+
+    loss = flow_matching_loss(
+        ExactGivenTheContext(), latents, torch.ones(64, 6, 3), cfg, torch.Generator().manual_seed(7)
+    )
+    assert loss.item() < 1e-6
+    levels, context, context_levels = calls[0]
+    assert (context_levels <= 0.05).all() and (levels > 0.05).float().mean() > 0.9  # all frames are new
+    assert (context - latents).abs().max() < 0.05 * 10  # a lightly noised copy of the clip
+    assert not torch.allclose(context, latents)
+
+    off = FlowMatchingConfig(teacher_forcing=0.0)
+    flow_matching_loss(Recorder(), latents, torch.ones(64, 6, 3), off, torch.Generator().manual_seed(7))
+    half = FlowMatchingConfig(teacher_forcing=0.5)
+    used = []
+    for seed in range(40):
+        calls.clear()
+        model = ExactGivenTheContext()
+        flow_matching_loss(model, latents, torch.ones(64, 6, 3), half, torch.Generator().manual_seed(seed))
+        used.append(calls[0][1] is not None)
+    assert 10 < sum(used) < 30  # about half the batches
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(context_prob=1.5), dict(action_dropout=-0.1), dict(noise_std=0.0), dict(teacher_forcing=2.0)]
+)
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError, match="FlowMatchingConfig"):
         FlowMatchingConfig(**bad)

@@ -223,3 +223,38 @@ def test_rope_scores_depend_only_on_the_time_distance():
     assert not torch.allclose(scores(7, 3), scores(7, 4), atol=1e-3)
     rotated = apply_rope(q, rope_rotations(torch.tensor([3.0]), 2, 3, 16, 10000.0))
     assert torch.allclose(rotated.norm(dim=-1), q.norm(dim=-1), atol=1e-5)  # a rotation keeps lengths
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("frames, window", [(5, 16), (6, 4)])
+def test_teacher_forcing_denoises_each_frame_as_the_next_after_a_committed_context(frames, window):
+    model = random_model(max_frames=window)
+    noisy, levels, actions = random_inputs(model, batch=2, frames=frames, seed=1)
+    context, context_levels, _ = random_inputs(model, batch=2, frames=frames, seed=2)
+    forced = model(noisy, levels, actions, context=context, context_levels=context_levels)
+    for i in range(frames):  # context frames < i, then noisy frame i: the last output is frame i's
+        one = model(
+            torch.cat([context[:, :i], noisy[:, i : i + 1]], 1),
+            torch.cat([context_levels[:, :i], levels[:, i : i + 1]], 1),
+            actions[:, : i + 1],
+        )[:, -1]
+        torch.testing.assert_close(forced[:, i], one, atol=2e-5, rtol=1e-4)
+    # a noisy frame never sees another noisy frame; the context of frame 3 is frames 0..2 only
+    shaken = noisy.clone()
+    shaken[:, 1] += 1.0
+    context_after = context.clone()
+    context_after[:, 3:] += 1.0
+    changed = model(shaken, levels, actions, context=context_after, context_levels=context_levels)
+    assert frames_changed(forced, changed)[:4] == [False, True, False, False]
+
+
+def test_teacher_forcing_bad_inputs_are_named():
+    model = random_model(sink_frames=1, max_frames=4)
+    noisy, levels, actions = random_inputs(model, batch=1, frames=3)
+    with pytest.raises(ValueError, match="both context and context_levels"):
+        model(noisy, levels, actions, context=noisy)
+    with pytest.raises(ValueError, match="must have the shapes"):
+        model(noisy, levels, actions, context=noisy[:, :2], context_levels=levels[:, :2])
+    long, long_levels, long_actions = random_inputs(model, batch=1, frames=5)
+    with pytest.raises(ValueError, match="sink frames needs clips of at most max_frames=4"):
+        model(long, long_levels, long_actions, context=long, context_levels=long_levels)

@@ -150,7 +150,8 @@ def run(cfg: WorldModelJob, env: DistEnv) -> Path | None:
 
     trainer = Trainer(
         cfg.train, model, clips, loss, env, config=to_dict(cfg),
-        tokens_per_item=cfg.data.clip_len * model.tokens_per_frame,
+        # a teacher-forced clip runs twice its frames (a clean copy first): the tokens computed, on average
+        tokens_per_item=round(cfg.data.clip_len * model.tokens_per_frame * (1 + cfg.flow.teacher_forcing)),
         flops_per_token=flops_per_token(model, cfg.data.clip_len),
     )
     if env.is_main:

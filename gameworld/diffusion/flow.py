@@ -12,6 +12,11 @@ Two augmentations make it match inference:
   become *context* with t ~ U(0, context_noise_max), as the sampler holds committed frames at a
   small noise level; their loss is weighted by `context_loss_weight` (0 by default: they condition,
   and predicting eps from a nearly clean frame is mostly noise).
+- teacher forcing: with probability `teacher_forcing` a batch is trained the way inference runs:
+  every frame i at its own noise level sees a clean copy of the clip (frames < i at context noise)
+  and nothing noisy but itself (`NextFrameDiT.forward` with `context`). Without it, only the first
+  new frame after a context split sees a clean past, one frame in a clip at best; with it, all do,
+  for twice the tokens.
 - action dropout: each frame's action is replaced, with probability `action_dropout`, by the zero
   vector (never a valid encoding: `ActionSpace.encode` always sets a camera bin). The zero vector is
   the "no action" input that classifier-free guidance contrasts with (see `samplers.py`).
@@ -31,10 +36,11 @@ class FlowMatchingConfig:
     context_prob: float = 0.5  # chance that a clip is trained as context frames + new frames
     context_noise_max: float = 0.1  # context frames get t ~ U(0, context_noise_max)
     context_loss_weight: float = 0.0  # loss weight of the context frames
+    teacher_forcing: float = 0.0  # chance that a batch is trained with a clean context for every frame
     action_dropout: float = 0.1  # chance per frame that its action becomes the zero vector
 
     def __post_init__(self) -> None:
-        for name in ("context_prob", "context_noise_max", "action_dropout"):
+        for name in ("context_prob", "context_noise_max", "teacher_forcing", "action_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FlowMatchingConfig.{name} must be in [0, 1], got {value}")
@@ -90,6 +96,8 @@ def flow_matching_loss(
     """Mean squared velocity error of `model` on clips latents [B, T, C, h, w] with actions [B, T, A]."""
     batch, frames = latents.shape[:2]
     device = latents.device
+    if cfg.teacher_forcing > 0 and _chance(cfg.teacher_forcing, generator, device):
+        return _teacher_forced_loss(model, latents, actions, cfg, generator)
     t = sample_noise_levels(batch, frames, generator, cfg.noise_mean, cfg.noise_std, device)
     weights = torch.ones(batch, frames, device=device)
     if cfg.context_prob > 0 and frames > 1:
@@ -105,3 +113,29 @@ def flow_matching_loss(
     error = (prediction.float() - velocity_target(latents, noise).float()).pow(2)
     per_frame = error.flatten(2).mean(-1)  # [B, T]
     return (per_frame * weights).sum() / weights.sum().clamp_min(1e-8)
+
+
+def _chance(probability: float, generator: torch.Generator | None, device: torch.device) -> bool:
+    return torch.rand(1, generator=generator, device=device).item() < probability
+
+
+def _teacher_forced_loss(
+    model: torch.nn.Module,
+    latents: torch.Tensor,
+    actions: torch.Tensor,
+    cfg: FlowMatchingConfig,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """Every frame denoised from its own noise level against a clean past (the clip at context noise)."""
+    batch, frames = latents.shape[:2]
+    device = latents.device
+    t = sample_noise_levels(batch, frames, generator, cfg.noise_mean, cfg.noise_std, device)
+    context_t = torch.rand(batch, frames, generator=generator, device=device) * cfg.context_noise_max
+    noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+    context_noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
+    actions = drop_actions(actions, cfg.action_dropout, generator)
+    prediction = model(
+        add_noise(latents, noise, t), t, actions,
+        context=add_noise(latents, context_noise, context_t), context_levels=context_t,
+    )
+    return (prediction.float() - velocity_target(latents, noise).float()).pow(2).mean()

@@ -77,6 +77,25 @@ def plan_frames(
     )
 
 
+def plan_teacher_forced(frames: int, window: int) -> FramePlan:
+    """Frames [context 0..T-1 | noisy 0..T-1] of one clip, for training with inference's view of the past.
+
+    Context frames attend block-causally among themselves (as committed frames do); noisy frame i
+    attends to context frames i-W+1 .. i-1 and to itself, never to another noisy frame, so each is
+    denoised exactly as the next frame after a committed context is. Both copies of frame i sit at
+    time position i.
+    """
+    index = np.arange(frames)
+    queries, keys = index[:, None], index[None, :]
+    causal = (keys <= queries) & (queries - keys < window)
+    visible = np.block([
+        [causal, np.zeros((frames, frames), dtype=bool)],
+        [causal & (keys < queries), np.eye(frames, dtype=bool)],
+    ])
+    positions = np.concatenate([index, index]).astype(np.float64) - max(0, frames - window)
+    return FramePlan(query_positions=positions, key_positions=positions, visible=visible, num_sink_copies=0)
+
+
 def token_mask(visible: np.ndarray, tokens_per_frame: int, device: torch.device) -> torch.Tensor:
     """Frame-level [Nq_f, Nk_f] visibility -> token-level bool [Nq_f * L, Nk_f * L]."""
     frames = torch.as_tensor(visible, device=device)

@@ -33,6 +33,7 @@ from gameworld.models.attention import (
     attend,
     check_backend,
     plan_frames,
+    plan_teacher_forced,
     token_mask,
 )
 from gameworld.models.kv_cache import KVCache
@@ -351,13 +352,25 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         )
 
     def forward(
-        self, latents: torch.Tensor, noise_levels: torch.Tensor, actions: torch.Tensor
+        self,
+        latents: torch.Tensor,
+        noise_levels: torch.Tensor,
+        actions: torch.Tensor,
+        context: torch.Tensor | None = None,
+        context_levels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity [B, T, C, h, w] of latents [B, T, C, h, w] at noise levels [B, T], actions [B, T, A].
 
         Block-causal: frame i depends on frames <= i only (within the sliding window of `max_frames`).
+
+        Teacher forcing (training): with `context` [B, T, C, h, w] at `context_levels` [B, T], frame i
+        of `latents` depends on context frames < i and on itself only, as the next frame after a
+        committed context does at inference; every frame of the clip is trained that way in one call
+        (the sequence is twice as long). See `plan_teacher_forced`.
         """
         self._check_inputs(latents, noise_levels, actions)
+        if context is not None or context_levels is not None:
+            return self._forward_teacher_forced(latents, noise_levels, actions, context, context_levels)
         frames = latents.shape[1]
         key = (frames, latents.device)
         if key not in self._plans:
@@ -368,6 +381,39 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
             )
             self._plans[key] = self._attention_inputs(plan, latents.device)
         return self._run(latents, noise_levels, actions, self._plans[key])
+
+    def _forward_teacher_forced(
+        self,
+        latents: torch.Tensor,
+        noise_levels: torch.Tensor,
+        actions: torch.Tensor,
+        context: torch.Tensor | None,
+        context_levels: torch.Tensor | None,
+    ) -> torch.Tensor:
+        if context is None or context_levels is None:
+            raise ValueError("teacher forcing needs both context and context_levels")
+        if context.shape != latents.shape or context_levels.shape != noise_levels.shape:
+            raise ValueError(
+                f"context {tuple(context.shape)} and context_levels {tuple(context_levels.shape)} must have "
+                f"the shapes of latents {tuple(latents.shape)} and noise_levels {tuple(noise_levels.shape)}"
+            )
+        frames = latents.shape[1]
+        if self.config.sink_frames and frames > self.config.max_frames:
+            raise ValueError(
+                f"teacher forcing with sink frames needs clips of at most "
+                f"max_frames={self.config.max_frames} frames, got {frames}"
+            )
+        key = ("teacher_forced", frames, latents.device)
+        if key not in self._plans:
+            plan = plan_teacher_forced(frames, self.config.max_frames)
+            self._plans[key] = self._attention_inputs(plan, latents.device)
+        velocity = self._run(
+            torch.cat([context, latents], dim=1),  # [B, 2T, C, h, w]
+            torch.cat([context_levels, noise_levels], dim=1),
+            torch.cat([actions, actions], dim=1),
+            self._plans[key],
+        )
+        return velocity[:, frames:]  # [B, T, C, h, w]: the noisy frames
 
     # ----------------------------------------------------------------------------------- streaming
 
