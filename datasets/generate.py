@@ -2,11 +2,12 @@
 
     python datasets/generate.py --out data/voxel --episodes 64 --frames 600 --size 256x144 --workers 2
     python datasets/generate.py --out data/voxel --episodes 4096 --shard 3/16   # one of 16 jobs
+    python datasets/generate.py --out data/idm_train --episodes 96 --size 192x108 --player controls
 
 Episode i plays biome `biomes[i % len(biomes)]` with world seed `seed + i` and its own player
 seed, and is written as `<out>/voxel_<i>_<biome>.{mp4,jsonl,json}`. Finished episodes (their
 `.json` is written last) are skipped, so an interrupted run resumes where it stopped (one written
-with other --frames, --size, --seed or HUD setting is written again); with
+with other --frames, --size, --seed, --player or HUD setting is written again); with
 `--shard i/N` a job does the episodes whose number is i modulo N.
 """
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from gameworld.data import episode_complete
 from gameworld.voxel import BIOMES
 from gameworld.voxel.episodes import write_voxel_episode
+from gameworld.voxel.players import PLAYER_PRESETS
 
 PLAYER_SEED_STRIDE = 1_000_003  # keeps player seeds of different --seed runs apart
 
@@ -65,7 +67,8 @@ def finished_as_asked(job: dict) -> bool:
     asked = {"frame_count": job["frames"], "width": job["width"], "height": job["height"],
              "seed": job["seed"], "player_seed": job["player_seed"], "hud": job["hud"],
              "lossless": job["lossless"], "biome": job["biome"]}
-    return all(marker.get(key) == value for key, value in asked.items())
+    same_player = marker.get("player_preset", "default") == job["player"]  # older episodes: default
+    return same_player and all(marker.get(key) == value for key, value in asked.items())
 
 
 def episode_jobs(args: argparse.Namespace) -> list[dict]:
@@ -77,7 +80,7 @@ def episode_jobs(args: argparse.Namespace) -> list[dict]:
         job = dict(
             stem=args.out / f"voxel_{i:06d}_{biome}", seed=args.seed + i, biome=biome, frames=args.frames,
             width=args.size[0], height=args.size[1], player_seed=args.seed * PLAYER_SEED_STRIDE + i,
-            hud=not args.no_hud, lossless=args.lossless,
+            hud=not args.no_hud, lossless=args.lossless, player=args.player,
         )
         if not finished_as_asked(job):
             jobs.append(job)
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--biomes", type=parse_biomes, default=BIOMES, help="comma-separated (default: all)")
     parser.add_argument("--no-hud", action="store_true", help="leave out the crosshair and hotbar")
     parser.add_argument("--lossless", action="store_true", help="bit-exact frames (much larger files)")
+    parser.add_argument("--player", choices=sorted(PLAYER_PRESETS), default="default",
+                        help="scripted player preset (controls: held GameWorld Score actions, for the IDM)")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.frames < 1 or args.workers < 1:
         parser.error("--episodes, --frames and --workers must be at least 1")

@@ -74,6 +74,15 @@ def test_an_episode_written_with_other_settings_is_written_again(generate, tmp_p
     assert len(ep) == 10 and ep.meta["seed"] == 5
 
 
+def test_the_player_preset_is_recorded_and_a_change_of_preset_writes_again(generate, tmp_path):
+    generate.main(args(tmp_path, "--episodes", "1", "--frames", "40"))
+    default = open_episode(tmp_path / "voxel_000000_plains.mp4")
+    assert default.meta["player_preset"] == "default"
+    generate.main(args(tmp_path, "--episodes", "1", "--frames", "40", "--player", "controls"))
+    controls = open_episode(tmp_path / "voxel_000000_plains.mp4")
+    assert controls.meta["player_preset"] == "controls" and controls.actions != default.actions
+
+
 def test_shards_split_the_episodes_and_workers_run_in_parallel(tmp_path):
     """Run as documented, by path in a fresh process (worker processes re-import the script)."""
     argv = args(tmp_path, "--episodes", "5", "--shard", "1/2", "--workers", "2", "--biomes", "icy,river")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
 
 from gameworld.actions import Action, ActionSpace
 from gameworld.voxel import VoxelWorld
-from gameworld.voxel.players import PlayerConfig, ScriptedPlayer, gameworld_score_actions
+from gameworld.voxel.players import (
+    PLAYER_PRESETS,
+    PlayerConfig,
+    ScriptedPlayer,
+    gameworld_score_actions,
+    score_keys_at,
+    score_specs,
+)
 
 MOVE_KEYS = ("forward", "back", "left", "right", "jump", "sneak", "sprint", "attack", "use")
 HOTBAR_KEYS = tuple(f"hotbar.{n}" for n in range(1, 10))
@@ -119,3 +127,25 @@ def test_player_config_is_checked():
         PlayerConfig(min_ticks=10, max_ticks=5)
     only_idle = ScriptedPlayer(0, PlayerConfig(weights={"idle": 1.0}))
     assert all(not only_idle.act(None).keys for _ in range(50))
+
+
+def test_hold_mode_plays_score_actions_with_a_steady_turn():
+    player = ScriptedPlayer(3, PlayerConfig(weights={"hold": 1.0}, hold_camera_deg=(2.0, 6.0)))
+    specs = {(frozenset(keys), sign) for _, keys, sign in score_specs()}
+    held, previous = set(), None
+    for _ in range(8000):
+        action = player.act(None)
+        pitch, yaw = action.camera
+        sign = (int(math.copysign(1, pitch)) if pitch else 0, int(math.copysign(1, yaw)) if yaw else 0)
+        assert (frozenset(player.keys), sign) in specs
+        held.add((frozenset(player.keys), sign))
+        speeds = {abs(v) for v in (pitch, yaw) if v}
+        assert len(speeds) <= 1 and all(2.0 <= v <= 6.0 for v in speeds)  # one speed on both axes
+        assert action.keys == score_keys_at(player.keys, player.mode_tick)  # attack on ticks 8..15 of 16
+        if player.mode_tick > 0:
+            assert action.camera == previous.camera  # steady within a mode
+        previous = action
+    assert len(held) >= 60, len(held)
+    assert PLAYER_PRESETS["controls"].weights["hold"] > 0 and "hold" not in PLAYER_PRESETS["default"].weights
+    with pytest.raises(ValueError, match="hold_camera_deg"):
+        PlayerConfig(hold_camera_deg=(3.0, 1.0))

@@ -14,7 +14,7 @@ import numpy as np
 
 from gameworld.actions import Action
 from gameworld.data import write_episode
-from gameworld.voxel.players import PlayerConfig, ScriptedPlayer
+from gameworld.voxel.players import PLAYER_PRESETS, ScriptedPlayer
 from gameworld.voxel.world import VoxelConfig, VoxelWorld
 
 
@@ -52,13 +52,19 @@ def replay(
 def write_voxel_episode(
     stem: str | Path, *, seed: int, biome: str, frames: int, width: int, height: int,
     player_seed: int, hud: bool = True, lossless: bool = False, config: VoxelConfig | None = None,
+    player: str = "default",
 ) -> Path:
-    """Play one scripted episode and write it as a native episode (`<stem>.mp4/.jsonl/.json`)."""
+    """Play one scripted episode and write it as a native episode (`<stem>.mp4/.jsonl/.json`).
+
+    `player` names a `PLAYER_PRESETS` entry (how the scripted player chooses what to do).
+    """
+    if player not in PLAYER_PRESETS:
+        raise ValueError(f"unknown player {player!r}; choose one of {sorted(PLAYER_PRESETS)}")
     world = VoxelWorld(seed=seed, biome=biome, width=width, height=height, hud=hud, config=config)
-    actions, extras = plan_scripted(world, ScriptedPlayer(player_seed, PlayerConfig()), frames)
+    actions, extras = plan_scripted(world, ScriptedPlayer(player_seed, PLAYER_PRESETS[player]), frames)
     meta = {
         "source": "voxel", "seed": seed, "biome": biome, "player": "ScriptedPlayer",
-        "player_seed": player_seed, "hud": hud,
+        "player_preset": player, "player_seed": player_seed, "hud": hud,
     }
     poses = [e["pose"] for e in extras]
     return write_episode(

@@ -1,9 +1,10 @@
 """Scripted players: seeded human-like play, and the 76 GameWorld Score action clips.
 
 `ScriptedPlayer(seed).act(info) -> Action` plays in short *modes* (walking, turning, looking
-around, strafing, jumping, sneaking, mining, building, idling, switching the hotbar) with smooth,
-bell-shaped mouse moves, jumps when walking into a step, and swims up in water. Over a few
-hundred ticks it presses every key the game uses and turns the camera in every direction.
+around, strafing, jumping, sneaking, mining, building, idling, switching the hotbar, and, for the
+"controls" preset, holding a GameWorld Score action) with smooth, bell-shaped mouse moves, jumps
+when walking into a step, and swims up in water. Over a few hundred ticks it presses every key the
+game uses and turns the camera in every direction.
 
 `gameworld_score_actions()` rebuilds the GameWorld Score benchmark clips (Matrix-Game's
 `Bench76`): 65 frames each, keys and camera held for the whole clip, and `attack` only on the
@@ -37,12 +38,25 @@ SCORE_PAIRS: tuple[tuple[str, str], ...] = (
 )
 
 
+def score_keys_at(keys: tuple[str, ...] | set[str], tick: int) -> set[str]:
+    """The keys of a held score action on its tick `tick`: `attack` is pressed on ticks 8..15 of 16."""
+    return {k for k in keys if k != "attack" or 8 <= tick % 16 <= 15}
+
+
+def score_specs() -> list[tuple[str, tuple[str, ...], tuple[int, int]]]:
+    """(name, keys, camera direction sign) of the 76 GameWorld Score clips, in their order."""
+    specs = [(key, (key,), (0, 0)) for key in SCORE_KEYS]
+    specs += [(f"camera_{name}", (), sign) for name, sign in SCORE_CAMERA.items()]
+    specs.append(("empty", (), (0, 0)))
+    specs += [(f"{a}_{b}", (a, b), (0, 0)) for a, b in SCORE_PAIRS]
+    specs += [
+        (f"{key}_camera_{name}", (key,), sign) for key in SCORE_KEYS for name, sign in SCORE_CAMERA.items()
+    ]
+    return specs
+
+
 def _score_clip(keys: tuple[str, ...], camera: tuple[float, float], frames: int) -> list[Action]:
-    clip = []
-    for idx in range(frames):
-        held = {k for k in keys if k != "attack" or 8 <= idx % 16 <= 15}
-        clip.append(Action(frozenset(held), camera))
-    return clip
+    return [Action(frozenset(score_keys_at(keys, idx)), camera) for idx in range(frames)]
 
 
 def gameworld_score_actions(
@@ -54,16 +68,10 @@ def gameworld_score_actions(
     """
     if frames < 1 or camera_deg <= 0:
         raise ValueError(f"need frames >= 1 and camera_deg > 0, got frames={frames}, camera_deg={camera_deg}")
-    cameras = {name: (p * camera_deg, y * camera_deg) for name, (p, y) in SCORE_CAMERA.items()}
-    clips = [(key, _score_clip((key,), (0.0, 0.0), frames)) for key in SCORE_KEYS]
-    clips += [(f"camera_{name}", _score_clip((), cam, frames)) for name, cam in cameras.items()]
-    clips.append(("empty", _score_clip((), (0.0, 0.0), frames)))
-    clips += [(f"{a}_{b}", _score_clip((a, b), (0.0, 0.0), frames)) for a, b in SCORE_PAIRS]
-    clips += [
-        (f"{key}_camera_{name}", _score_clip((key,), cam, frames))
-        for key in SCORE_KEYS for name, cam in cameras.items()
+    return [
+        (name, _score_clip(keys, (p * camera_deg, y * camera_deg), frames))
+        for name, keys, (p, y) in score_specs()
     ]
-    return clips
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class PlayerConfig:
     min_ticks: int = 10
     max_ticks: int = 80
     max_turn_deg_per_tick: float = 18.0
+    hold_camera_deg: tuple[float, float] = (1.5, 8.0)  # "hold" mode: range of the steady turn per tick
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(_MODES)
@@ -86,9 +95,23 @@ class PlayerConfig:
             raise ValueError(
                 f"PlayerConfig: need 1 <= min_ticks ({self.min_ticks}) <= max_ticks ({self.max_ticks})"
             )
+        low, high = self.hold_camera_deg
+        if not 0 < low <= high:
+            raise ValueError(f"PlayerConfig: need 0 < hold_camera_deg[0] <= [1], got {self.hold_camera_deg}")
 
 
-_MODES = ("walk", "turn", "look", "strafe", "jump", "sneak", "mine", "build", "idle", "hotbar")
+_MODES = ("walk", "turn", "look", "strafe", "jump", "sneak", "mine", "build", "idle", "hotbar", "hold")
+
+# Named players for `datasets/generate.py --player`. "controls" holds GameWorld Score actions (keys and
+# a steady camera turn, as the evaluation asks for them) half of the time and strafes more: data for
+# the inverse dynamics model, whose rare classes the default player hardly shows.
+PLAYER_PRESETS: dict[str, PlayerConfig] = {
+    "default": PlayerConfig(),
+    "controls": PlayerConfig(weights={
+        "hold": 0.5, "walk": 0.08, "turn": 0.06, "look": 0.08, "strafe": 0.1, "jump": 0.04, "sneak": 0.02,
+        "mine": 0.04, "build": 0.02, "idle": 0.04, "hotbar": 0.02,
+    }),
+}
 
 
 class ScriptedPlayer:
@@ -108,6 +131,7 @@ class ScriptedPlayer:
         self.last_pose: dict | None = None
         self.stuck = 0
         self.slot_order: list[int] = []
+        self.mode_tick = 0  # ticks since the current mode started
 
     # -- mouse ----------------------------------------------------------------------------------
     def _plan_mouse(self, dpitch: float, dyaw: float, ticks: int | None = None) -> None:
@@ -172,10 +196,18 @@ class ScriptedPlayer:
         elif self.mode == "hotbar":
             self.keys = {self._next_slot_key()}
             self.left = int(rng.integers(2, 8))
+        elif self.mode == "hold":  # one GameWorld Score action: keys and a steady turn, held
+            specs = score_specs()
+            _, keys, (sign_pitch, sign_yaw) = specs[int(rng.integers(len(specs)))]
+            degrees = rng.uniform(*self.config.hold_camera_deg)
+            self.keys = set(keys)
+            self.mouse.extend([(sign_pitch * degrees, sign_yaw * degrees)] * self.left)
 
     def _mode_keys(self, elapsed_mouse: bool) -> set[str]:
         """Keys for this tick of the current mode (some modes change keys as they go)."""
         keys = set(self.keys)
+        if self.mode == "hold":
+            return score_keys_at(keys, self.mode_tick)
         if self.mode in ("mine", "build") and elapsed_mouse:
             keys.add("attack" if self.mode == "mine" else "use")
             if self.mode == "build" and self.rng.random() < 0.15:
@@ -188,9 +220,9 @@ class ScriptedPlayer:
         pose = (info or {}).get("pose") or {"x": 0.0, "y": 0.0, "z": 0.0, "yaw": 0.0, "pitch": 0.0}
         if self.left <= 0:
             self._start_mode(pose["pitch"])
-            first_tick = True
+            self.mode_tick, first_tick = 0, True
         else:
-            first_tick = False
+            self.mode_tick, first_tick = self.mode_tick + 1, False
         self.left -= 1
         keys = self._mode_keys(elapsed_mouse=not self.mouse and not first_tick)
         dpitch, dyaw = self.mouse.popleft() if self.mouse else (0.0, 0.0)
