@@ -12,7 +12,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
     labels_from_encoded,
 )
-from gameworld.models.idm import InverseDynamicsModel, decode_outputs, idm_loss
+from gameworld.models.idm import HEADS, InverseDynamicsModel, class_weights, decode_outputs, idm_loss
 
 SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 
@@ -110,3 +110,26 @@ def test_bad_input_is_named():
         idm(np.zeros((1, 1, 18, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="width, height >= 16"):
         InverseDynamicsModel(width=8, height=8)
+
+
+def test_class_weights_lift_rare_classes_and_power_zero_is_plain_cross_entropy():
+    move = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)[None]  # [1, 100]
+    camera = torch.zeros(1, 100, 2)
+    camera[0, :20, 1] = 5.0  # yaw right on 20 transitions
+    labels = {"move": move, "strafe": torch.zeros_like(move), "jump": (torch.arange(100) < 10)[None].long(),
+              "attack": torch.zeros_like(move), "camera_deg": camera}
+    full = class_weights(labels, power=1.0)
+    counts = torch.tensor([90.0, 9.0, 1.0])
+    torch.testing.assert_close(full["move"] * counts, torch.full((3,), 100 / 3))  # each class weighs the same
+    assert abs((full["move"] * counts).sum().item() / 100 - 1) < 1e-6  # mean weight 1 over the labels
+    torch.testing.assert_close(full["jump"], torch.tensor([9.0]))  # 10 pressed vs 90 released
+    assert full["yaw"][2] > full["yaw"][0] and full["pitch"][0] == 1.0  # only "none" seen: unchanged
+    plain = class_weights(labels, power=0.0)
+    assert all(torch.allclose(w, torch.ones_like(w)) for w in plain.values())
+
+    g = torch.Generator().manual_seed(1)
+    out = {name: torch.randn(1, 100, n, generator=g) for name, n in HEADS.items()}
+    torch.testing.assert_close(idm_loss(out, labels, plain)[0], idm_loss(out, labels)[0])
+    weighted, terms = idm_loss(out, labels, full)
+    expected = torch.nn.functional.cross_entropy(out["move"][0], move[0], weight=full["move"])
+    torch.testing.assert_close(terms["move"], expected)

@@ -1,6 +1,7 @@
 """Train the inverse dynamics model (IDM) that scores controllability, on voxel episodes.
 
-    python datasets/generate.py --out data/idm_train --episodes 96 --frames 400 --size 192x108
+    python datasets/generate.py --out data/idm_train --episodes 96 --frames 400 --size 192x108 \\
+        --player controls
     python datasets/generate.py --out data/idm_val --episodes 16 --frames 400 --size 192x108 --seed 300000
     python -m training.train_idm --config training/configs/idm_default.yaml \\
         data.episodes=data/idm_train validation.episodes=data/idm_val out=MODEL_DIR/idm
@@ -8,8 +9,11 @@
 The IDM reads a clip of frames and says, for every tick, which of forward/back, left/right,
 jump and attack were held and where the camera turned (see `gameworld.models.idm`). Frames are
 blurred, noised and colour-shifted at random while training, so that the IDM also reads the
-softer frames of a world model. Held-out accuracy per key group and camera direction is logged
-at each validation and written to `<out>/held_out_accuracy.json` beside the exported IDM.
+softer frames of a world model; the rare classes weigh more in the loss (`loss.balance`). The
+"controls" player holds the evaluation's key and camera combinations half of the time; the
+held-out episodes are the default player's natural play. Held-out accuracy per key group and
+camera direction is logged at each validation and written to `<out>/held_out_accuracy.json`
+beside the exported IDM.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from gameworld.metrics.controls import (
     join_transitions,
     labels_from_encoded,
 )
-from gameworld.models.idm import InverseDynamicsModel, idm_loss
+from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss
 from training import distributed
 from training.config import parse_job_args, to_dict
 from training.distributed import DistEnv
@@ -57,6 +61,11 @@ class AugmentConfig:
 
 
 @dataclass
+class IDMLoss:
+    balance: float = 0.5  # class weights of the cross-entropies: frequency ** -balance (0: plain)
+
+
+@dataclass
 class IDMValidation:
     episodes: str | None = None  # held-out episodes
     clips: int = 32
@@ -69,6 +78,7 @@ class IDMJob:
     model: dict = field(default_factory=dict)  # InverseDynamicsModel fields (width, height, ...)
     data: IDMDataConfig = field(default_factory=IDMDataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: IDMLoss = field(default_factory=IDMLoss)
     validation: IDMValidation = field(default_factory=IDMValidation)
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
@@ -125,6 +135,13 @@ def batch_labels(actions: torch.Tensor, space: ActionSpace) -> dict[str, torch.T
     out = {name: torch.from_numpy(np.stack([getattr(c, name)[1:] for c in per_clip]))
            for name in ("move", "strafe", "jump", "attack", "camera_deg")}
     return {k: v.to(actions.device) for k, v in out.items()}
+
+
+def dataset_class_weights(clips: SmallClips, balance: float) -> dict[str, torch.Tensor]:
+    """`class_weights` of every transition of every training episode."""
+    per_episode = [batch_labels(actions[None], clips.space) for actions in clips.actions]
+    joined = {name: torch.cat([labels[name] for labels in per_episode], dim=1) for name in per_episode[0]}
+    return class_weights(joined, balance)
 
 
 def augment(frames: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
@@ -194,11 +211,12 @@ def run(cfg: IDMJob, env: DistEnv) -> Path | None:
                        (idm.config.width, idm.config.height), seed=cfg.train.seed, rank=env.rank,
                        world_size=env.world_size)
     space = clips.space
+    weights = {k: v.to(env.device) for k, v in dataset_class_weights(clips, cfg.loss.balance).items()}
 
     def loss(model, batch, generator):
         frames, actions = batch  # uint8 [B, T, H, W, 3], float [B, T, A]
         frames = augment(frames.to(env.device), cfg.augment, generator)
-        return idm_loss(model(frames), batch_labels(actions.to(env.device), space))
+        return idm_loss(model(frames), batch_labels(actions.to(env.device), space), weights)
 
     trainer = Trainer(cfg.train, idm, clips, loss, env, config=to_dict(cfg))
     if env.is_main:

@@ -152,17 +152,52 @@ def decode_outputs(out: dict[str, torch.Tensor]) -> list[ControlLabels]:
     ]
 
 
-def idm_loss(out: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    """Cross-entropy per head (+ smooth L1 on camera degrees) against `labels` {name: [B, T-1(, 2)]}."""
-    terms = {}
-    for name in KEY_GROUPS:
-        terms[name] = F.cross_entropy(out[name].flatten(0, 1), labels[name].flatten())
+def class_weights(labels: dict[str, torch.Tensor], power: float) -> dict[str, torch.Tensor]:
+    """Loss weights that lift the rare classes: frequency ** -power per class, mean 1 over the labels.
+
+    `labels` as `idm_loss` takes them (any leading shape). Key groups and the camera's "pitch"/"yaw"
+    get one weight per class; a binary key gets the weight of its pressed frames relative to the
+    released ones. `power` 0 gives plain cross-entropy, 1 fully balanced classes.
+    """
+    states = axis_state(labels["camera_deg"])
+    targets = {**{name: labels[name] for name in KEY_GROUPS}, "pitch": states[..., 0], "yaw": states[..., 1]}
+    weights = {}
+    for name, target in targets.items():
+        counts = torch.bincount(target.flatten(), minlength=3).float()
+        w = counts.clamp_min(1).pow(-power)
+        w = w / (w * counts).sum() * counts.sum()
+        weights[name] = torch.where(counts > 0, w, w[counts > 0].max())  # unseen: as the rarest seen
     for name in BINARY_KEYS:
-        terms[name] = F.binary_cross_entropy_with_logits(out[name][..., 0], labels[name].float())
+        pressed = labels[name].float().mean().clamp(1e-3, 1 - 1e-3)
+        weights[name] = ((1 - pressed) / pressed).pow(power).reshape(1)
+    return weights
+
+
+def idm_loss(
+    out: dict[str, torch.Tensor],
+    labels: dict[str, torch.Tensor],
+    weights: dict[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy per head (+ smooth L1 on camera degrees) against `labels` {name: [B, T-1(, 2)]}.
+
+    `weights` (from `class_weights`): per-class weights of the cross-entropies, the positive weight
+    of the binary keys.
+    """
+    weights = weights or {}
+
+    def weight(name: str) -> torch.Tensor | None:
+        return weights[name].to(out[name]) if name in weights else None
+
     camera = labels["camera_deg"]  # [B, T-1, 2]
     states = axis_state(camera)
-    terms["pitch"] = F.cross_entropy(out["pitch"].flatten(0, 1), states[..., 0].flatten())
-    terms["yaw"] = F.cross_entropy(out["yaw"].flatten(0, 1), states[..., 1].flatten())
+    targets = {**{name: labels[name] for name in KEY_GROUPS}, "pitch": states[..., 0], "yaw": states[..., 1]}
+    terms = {}
+    for name, target in targets.items():
+        terms[name] = F.cross_entropy(out[name].flatten(0, 1), target.flatten(), weight=weight(name))
+    for name in BINARY_KEYS:
+        terms[name] = F.binary_cross_entropy_with_logits(
+            out[name][..., 0], labels[name].float(), pos_weight=weight(name)
+        )
     terms["camera"] = F.smooth_l1_loss(out["camera"], camera / CAMERA_SCALE_DEG, beta=0.1)
     total = sum(terms.values())
     return total, {name: value.detach() for name, value in terms.items()}

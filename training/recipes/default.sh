@@ -98,7 +98,7 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
   stage idm_data $PYTHON datasets/generate.py --out "$DATA/idm_train" --episodes $IDM_EPISODES \
-    --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000
+    --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000 --player controls
   stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $IDM_VAL_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
   stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
