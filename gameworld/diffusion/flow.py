@@ -6,7 +6,7 @@ integrates dx/dt = v from t = 1 down to t = 0.
 
 Every frame of a clip draws its own t (logit-normal), so a clip mixes clean-ish and noisy frames
 and the model learns to denoise any frame given a context of any cleanliness (diffusion forcing).
-Two augmentations make it match inference:
+Three devices make it match inference:
 
 - context noise: with probability `context_prob` a clip is split at a random frame k; frames < k
   become *context* with t ~ U(0, context_noise_max), as the sampler holds committed frames at a
