@@ -152,6 +152,12 @@ def decode_outputs(out: dict[str, torch.Tensor]) -> list[ControlLabels]:
     ]
 
 
+def _class_targets(labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The class index of every 3-way head: the key groups, and "pitch"/"yaw" from the camera degrees."""
+    states = axis_state(labels["camera_deg"])
+    return {**{name: labels[name] for name in KEY_GROUPS}, "pitch": states[..., 0], "yaw": states[..., 1]}
+
+
 def class_weights(labels: dict[str, torch.Tensor], power: float) -> dict[str, torch.Tensor]:
     """Loss weights that lift the rare classes: frequency ** -power per class, mean 1 over the labels.
 
@@ -159,10 +165,8 @@ def class_weights(labels: dict[str, torch.Tensor], power: float) -> dict[str, to
     get one weight per class; a binary key gets the weight of its pressed frames relative to the
     released ones. `power` 0 gives plain cross-entropy, 1 fully balanced classes.
     """
-    states = axis_state(labels["camera_deg"])
-    targets = {**{name: labels[name] for name in KEY_GROUPS}, "pitch": states[..., 0], "yaw": states[..., 1]}
     weights = {}
-    for name, target in targets.items():
+    for name, target in _class_targets(labels).items():
         counts = torch.bincount(target.flatten(), minlength=3).float()
         w = counts.clamp_min(1).pow(-power)
         w = w / (w * counts).sum() * counts.sum()
@@ -189,10 +193,8 @@ def idm_loss(
         return weights[name].to(out[name]) if name in weights else None
 
     camera = labels["camera_deg"]  # [B, T-1, 2]
-    states = axis_state(camera)
-    targets = {**{name: labels[name] for name in KEY_GROUPS}, "pitch": states[..., 0], "yaw": states[..., 1]}
     terms = {}
-    for name, target in targets.items():
+    for name, target in _class_targets(labels).items():
         terms[name] = F.cross_entropy(out[name].flatten(0, 1), target.flatten(), weight=weight(name))
     for name in BINARY_KEYS:
         terms[name] = F.binary_cross_entropy_with_logits(
