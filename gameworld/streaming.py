@@ -19,7 +19,9 @@ on every device.
 Without the cache, each new frame re-encodes the window from the kept latents (one forward over the
 context frames, then the denoising steps against it). That equals the cache while the rollout fits
 in the window. Past it, the cache keeps the keys each frame got when it was new (what
-`NextFrameDiT.forward` computes on the whole clip), whereas the recompute sees only the window.
+`NextFrameDiT.forward` computes on the whole clip), whereas the recompute sees only the window (and,
+for a model with `previous_frame_input`, the oldest frame of the window reads no previous frame).
+`restore` starts from a window the same way.
 """
 
 from __future__ import annotations

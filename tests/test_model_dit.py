@@ -47,9 +47,10 @@ def frames_changed(a: torch.Tensor, b: torch.Tensor) -> list[bool]:
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("previous", [False, True])
 @pytest.mark.parametrize("what", ["latent", "action", "noise_level"])
-def test_changing_frame_k_leaves_earlier_frames_unchanged(what):
-    model = random_model()
+def test_changing_frame_k_leaves_earlier_frames_unchanged(what, previous):
+    model = random_model(previous_frame_input=previous)
     latents, levels, actions = random_inputs(model, batch=2, frames=5)
     before = model(latents, levels, actions)
     k = 2
@@ -226,9 +227,10 @@ def test_rope_scores_depend_only_on_the_time_distance():
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("previous", [False, True])
 @pytest.mark.parametrize("frames, window", [(5, 16), (6, 4)])
-def test_teacher_forcing_denoises_each_frame_as_the_next_after_a_committed_context(frames, window):
-    model = random_model(max_frames=window)
+def test_teacher_forcing_denoises_each_frame_as_the_next_after_a_committed_context(frames, window, previous):
+    model = random_model(max_frames=window, previous_frame_input=previous)
     noisy, levels, actions = random_inputs(model, batch=2, frames=frames, seed=1)
     context, context_levels, _ = random_inputs(model, batch=2, frames=frames, seed=2)
     forced = model(noisy, levels, actions, context=context, context_levels=context_levels)
@@ -258,3 +260,22 @@ def test_teacher_forcing_bad_inputs_are_named():
     long, long_levels, long_actions = random_inputs(model, batch=1, frames=5)
     with pytest.raises(ValueError, match="sink frames needs clips of at most max_frames=4"):
         model(long, long_levels, long_actions, context=long, context_levels=long_levels)
+
+
+@torch.no_grad()
+def test_the_previous_frame_path_starts_unused_and_then_sees_the_previous_frame_only():
+    plain = random_model(max_frames=4)
+    model = NextFrameDiT(**{**TINY, "max_frames": 4, "previous_frame_input": True}).eval()
+    missing, unexpected = model.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["previous_embed.bias", "previous_embed.weight"] and not unexpected
+    latents, levels, actions = random_inputs(model, batch=2, frames=6)
+    torch.testing.assert_close(model(latents, levels, actions), plain(latents, levels, actions))
+    # Trained, it also reads the previous frame's input. One block with a window of 2: frame 4
+    # attends to frames 3 and 4, so a change of frame 2 reaches it only through frame 3's input.
+    shifted = latents.clone()
+    shifted[:, 2] += 1.0
+    for previous, reaches in ((False, [False, False, True, True, False, False]),
+                              (True, [False, False, True, True, True, False])):
+        narrow = random_model(max_frames=2, depth=1, previous_frame_input=previous)
+        changed = frames_changed(narrow(latents, levels, actions), narrow(shifted, levels, actions))
+        assert changed == reaches

@@ -19,9 +19,10 @@ def step_through(model, cache, latents, levels, actions, chunk: int = 1) -> torc
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("previous", [False, True])
 @pytest.mark.parametrize("chunk", [1, 3])
-def test_cached_decoding_equals_full_forward_within_the_window(chunk):
-    model = random_model(max_frames=8)
+def test_cached_decoding_equals_full_forward_within_the_window(chunk, previous):
+    model = random_model(max_frames=8, previous_frame_input=previous)
     latents, levels, actions = random_inputs(model, batch=2, frames=7)
     full = model(latents, levels, actions)
     cache = model.new_cache(2, extra_frames=chunk)
@@ -44,10 +45,11 @@ def test_uncommitted_frames_leave_the_cache_untouched():
 
 
 @torch.no_grad()
+@pytest.mark.parametrize("previous", [False, True])
 @pytest.mark.parametrize("sinks", [0, 1])
-def test_rollout_of_ten_windows_matches_sliding_window_forward_with_flat_memory(sinks):
+def test_rollout_of_ten_windows_matches_sliding_window_forward_with_flat_memory(sinks, previous):
     window, frames = 4, 40
-    model = random_model(max_frames=window, sink_frames=sinks)
+    model = random_model(max_frames=window, sink_frames=sinks, previous_frame_input=previous)
     latents, levels, actions = random_inputs(model, batch=1, frames=frames)
     full = model(latents, levels, actions)  # sliding-window attention over all 40 frames at once
     cache = model.new_cache(1)
@@ -75,8 +77,9 @@ def test_rollout_of_ten_windows_matches_sliding_window_forward_with_flat_memory(
 
 
 @torch.no_grad()
-def test_rollback_then_readding_equals_never_going_past_k():
-    model = random_model(max_frames=4, sink_frames=1)
+@pytest.mark.parametrize("previous", [False, True])
+def test_rollback_then_readding_equals_never_going_past_k(previous):
+    model = random_model(max_frames=4, sink_frames=1, previous_frame_input=previous)
     latents, levels, actions = random_inputs(model, batch=1, frames=12, seed=3)
     wrong, _, _ = random_inputs(model, batch=1, frames=12, seed=4)
     k = 7
@@ -133,11 +136,17 @@ def test_cache_misuse_is_named():
     other = random_model(max_frames=6)
     with pytest.raises(ValueError, match="was not made by this model"):
         model.forward_step(latents[:, :1], levels[:, :1], actions[:, :1], other.new_cache(2))
+    reads_previous = random_model(max_frames=4, sink_frames=1, previous_frame_input=True)
+    with pytest.raises(ValueError, match="keeps no frame latents; this model needs them"):
+        reads_previous.forward_step(latents[:, :1], levels[:, :1], actions[:, :1], model.new_cache(2))
+    with pytest.raises(ValueError, match="does not hold the latent of frame 0"):
+        reads_previous.new_cache(2).latent_of(0)
 
 
 @torch.no_grad()
-def test_committing_a_frame_fused_with_the_next_step_equals_two_calls():
-    model = random_model(max_frames=4, sink_frames=1)
+@pytest.mark.parametrize("previous", [False, True])
+def test_committing_a_frame_fused_with_the_next_step_equals_two_calls(previous):
+    model = random_model(max_frames=4, sink_frames=1, previous_frame_input=previous)
     latents, levels, actions = random_inputs(model, batch=1, frames=8)
     separate, fused = model.new_cache(1), model.new_cache(1)
     step_through(model, separate, latents[:, :5], levels[:, :5], actions[:, :5])

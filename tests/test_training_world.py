@@ -168,3 +168,23 @@ def test_two_processes_with_gloo_train_on_disjoint_data(data, tmp_path):
     assert (checkpoint / "rng_rank0.json").is_file() and (checkpoint / "rng_rank1.json").is_file()
     assert json.loads((checkpoint / "state.json").read_text())["world_size"] == 2
     assert (out / "model" / "gameworld.json").is_file()
+
+
+def test_a_run_can_start_from_a_model_without_the_previous_frame_input(data, tmp_path):
+    first = train.run(smoke(data, tmp_path / "plain", "train.max_steps=3"), DistEnv())
+    cfg = smoke(data, tmp_path / "continued", "train.max_steps=1", f"model.init_from={first}",
+                "model.overrides.previous_frame_input=true")
+    clips = train.ClipDataset(cfg.data.shards, cfg.data.clip_len)
+    model = train.build_model(cfg, clips)
+    source = train.NextFrameDiT.from_pretrained(first / "world_model")
+    for name, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+    assert not model.previous_embed.weight.any() and not model.previous_embed.bias.any()
+    continued = train.run(cfg, DistEnv())
+    assert train.NextFrameDiT.from_pretrained(continued / "world_model").config.previous_frame_input
+
+    with pytest.raises(ValueError, match="cannot start from this model: hidden_size is 64 there, 32"):
+        train.build_model(smoke(data, tmp_path / "other", f"model.init_from={first}",
+                                "model.overrides.hidden_size=32", "model.overrides.num_heads=1"), clips)
+    with pytest.raises(ValueError, match="reads the previous frame; set model.overrides.previous_frame_in"):
+        train.build_model(smoke(data, tmp_path / "back", f"model.init_from={continued}"), clips)

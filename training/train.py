@@ -42,6 +42,7 @@ class DataConfig:
 class ModelConfig:
     size: str = "tiny"  # a name in MODEL_SIZES
     overrides: dict = field(default_factory=dict)  # any NextFrameDiT field (hidden_size, max_frames, ...)
+    init_from: str | None = None  # a model directory whose weights start a new run (see `initialise_from`)
 
 
 @dataclass
@@ -62,7 +63,33 @@ def build_model(cfg: WorldModelJob, clips: ClipDataset) -> NextFrameDiT:
     channels, height, width = clips.shards.latent_shape
     shape = dict(in_channels=channels, latent_height=height, latent_width=width, action_dim=clips.space.dim)
     options = {"max_frames": cfg.data.clip_len, **cfg.model.overrides, **shape}
-    return NextFrameDiT.from_size(cfg.model.size, **options)
+    model = NextFrameDiT.from_size(cfg.model.size, **options)
+    if cfg.model.init_from:
+        initialise_from(model, cfg.model.init_from)
+    return model
+
+
+def initialise_from(model: NextFrameDiT, path: str) -> None:
+    """Copy the weights of the world model in `path` (a model directory or its `world_model/`).
+
+    The two must agree on every config field but `previous_frame_input`: a model trained without
+    that input path continues with it, the path starting from its zero init (the same function).
+    """
+    directory = Path(path) / "world_model" if (Path(path) / "world_model").is_dir() else Path(path)
+    source = NextFrameDiT.from_pretrained(directory)
+    free = {"previous_frame_input", "attention_backend"}
+    differ = sorted(key for key in set(model.config) | set(source.config)
+                    if not key.startswith("_") and key not in free
+                    and model.config.get(key) != source.config.get(key))
+    if differ:
+        raise ValueError(f"{directory}: cannot start from this model: "
+                         + ", ".join(f"{k} is {source.config.get(k)} there, {model.config.get(k)} here"
+                                     for k in differ))
+    if source.previous_embed is not None and model.previous_embed is None:
+        raise ValueError(f"{directory}: this model reads the previous frame; set "
+                         "model.overrides.previous_frame_input=true to continue it")
+    gains_input = model.previous_embed is not None and source.previous_embed is None
+    model.load_state_dict(source.state_dict(), strict=not gains_input)
 
 
 def flops_per_token(model: NextFrameDiT, clip_len: int) -> float:

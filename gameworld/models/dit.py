@@ -6,6 +6,11 @@ vector per frame, which drives adaLN-zero modulation of that frame's tokens in e
 Attention is block-causal over frames (see `attention.py`) with 3D RoPE (`rope.py`); the model
 predicts the flow-matching velocity `eps - x0` of every frame.
 
+With `previous_frame_input`, each frame's patches also see the previous frame's input latent (the
+clip shifted by one frame; zeros before the first): most of a next frame is the last one moved a
+little, and this path hands the model that last frame at full resolution instead of only through
+attention. Its embedding starts at zero, so weights trained without it load and behave unchanged.
+
 Training calls `forward` on whole clips. Inference calls `forward_step` on N new frames against a
 `KVCache` of committed frames; with `write=True` their keys/values are committed. For any rollout,
 stepping one frame at a time (committing each) gives the same numbers as `forward` on the clip.
@@ -200,6 +205,7 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         sink_frames: int = 0,
         attention_backend: str = "sdpa",
         rope_theta: float = 10000.0,
+        previous_frame_input: bool = False,
     ) -> None:
         super().__init__()
         if latent_height % patch_size or latent_width % patch_size:
@@ -220,6 +226,9 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         self._plans: dict[tuple, AttentionInputs] = {}  # full-forward attention inputs per (frames, device)
 
         self.patch_embed = nn.Linear(in_channels * patch_size**2, hidden_size)
+        self.previous_embed = (
+            nn.Linear(in_channels * patch_size**2, hidden_size) if previous_frame_input else None
+        )
         self.noise_embed = TimestepEmbedder(hidden_size)
         self.action_embed = nn.Sequential(
             nn.Linear(action_dim, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
@@ -240,7 +249,10 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         for block in self.blocks:  # adaLN-zero: every block starts as the identity
             nn.init.zeros_(block.modulation[-1].weight)
             nn.init.zeros_(block.modulation[-1].bias)
-        for layer in (self.final_modulation[-1], self.final_linear):
+        zero_init = [self.final_modulation[-1], self.final_linear]
+        if self.previous_embed is not None:  # starts unused: the model behaves as without it
+            zero_init.append(self.previous_embed)
+        for layer in zero_init:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
@@ -293,9 +305,14 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         x = x.reshape(batch, frames, gh, gw, channels, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(batch, frames, channels, gh * p, gw * p)
 
+    @property
+    def _latent_shape(self) -> tuple[int, int, int]:
+        cfg = self.config
+        return cfg.in_channels, cfg.latent_height, cfg.latent_width
+
     def _check_inputs(self, latents: torch.Tensor, noise_levels: torch.Tensor, actions: torch.Tensor) -> None:
         cfg = self.config
-        expected = (cfg.in_channels, cfg.latent_height, cfg.latent_width)
+        expected = self._latent_shape
         if latents.ndim != 5 or tuple(latents.shape[2:]) != expected:
             raise ValueError(
                 f"latents must be [B, T, {', '.join(map(str, expected))}], got {tuple(latents.shape)}"
@@ -318,9 +335,13 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         noise_levels: torch.Tensor,
         actions: torch.Tensor,
         inputs: AttentionInputs,
+        previous: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`previous` [B, F, C, h, w]: each frame's previous frame (with `previous_frame_input`)."""
         dtype = self.patch_embed.weight.dtype
         x = self.patch_embed(self.patchify(latents.to(dtype)))  # [B, F, L, D]
+        if self.previous_embed is not None:
+            x = x + self.previous_embed(self.patchify(previous.to(dtype)))
         cond = self.noise_embed(noise_levels) + self.action_embed(actions.to(dtype))  # [B, F, D]
         backend = self.attention_backend
         for layer, block in enumerate(self.blocks):
@@ -380,7 +401,7 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
                 list(range(frames)), list(range(frames)), copies, [True] * sinks, window, sinks
             )
             self._plans[key] = self._attention_inputs(plan, latents.device)
-        return self._run(latents, noise_levels, actions, self._plans[key])
+        return self._run(latents, noise_levels, actions, self._plans[key], self._previous_frames(latents))
 
     def _forward_teacher_forced(
         self,
@@ -407,13 +428,24 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         if key not in self._plans:
             plan = plan_teacher_forced(frames, self.config.max_frames)
             self._plans[key] = self._attention_inputs(plan, latents.device)
+        previous = self._previous_frames(context)  # noisy frame i follows context frame i - 1 (inference)
         velocity = self._run(
             torch.cat([context, latents], dim=1),  # [B, 2T, C, h, w]
             torch.cat([context_levels, noise_levels], dim=1),
             torch.cat([actions, actions], dim=1),
             self._plans[key],
+            None if previous is None else torch.cat([previous, previous], dim=1),
         )
         return velocity[:, frames:]  # [B, T, C, h, w]: the noisy frames
+
+    def _previous_frames(
+        self, latents: torch.Tensor, before: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Latents [B, T, C, h, w] shifted one frame later; frame 0 gets `before` [B, C, h, w] or zeros."""
+        if self.previous_embed is None:
+            return None
+        first = torch.zeros_like(latents[:, 0]) if before is None else before.to(latents.dtype)
+        return torch.cat([first[:, None], latents[:, :-1]], dim=1)
 
     # ----------------------------------------------------------------------------------- streaming
 
@@ -445,6 +477,7 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
             window_frames=window,
             sink_frames=cfg.sink_frames,
             extra_frames=extra_frames,
+            frame_shape=self._latent_shape if cfg.previous_frame_input else None,
             device=device if device is not None else self.device,
             dtype=dtype if dtype is not None else self.dtype,
         )
@@ -499,6 +532,14 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         )
         write_index = cache.token_index(first, commits) if commits else None
         inputs = self._attention_inputs(plan, latents.device, cache, write_index)
-        velocity = self._run(latents, noise_levels, actions, inputs)
+        previous = None
+        if self.previous_embed is not None:
+            if cache.frame_latents is None:
+                raise ValueError(f"{cache} keeps no frame latents; this model needs them (model.new_cache)")
+            before = cache.latent_of(first - 1) if first else None
+            previous = self._previous_frames(latents, before)
+            if commits:
+                cache.store_latents(first, latents[:, :commits])
+        velocity = self._run(latents, noise_levels, actions, inputs, previous)
         cache.advance(commits)
         return velocity

@@ -9,6 +9,9 @@ can be rolled back as long as the frames the window needs were not overwritten.
 Keys are stored *un-rotated* (after the q/k norm, before RoPE); the model rotates them when it
 reads them, with positions relative to the current window (see `attention.py`). Hence positions
 never grow with the rollout, and memory stays flat: nothing is ever allocated after construction.
+
+With a `frame_shape`, each slot also keeps its frame's input latent, for models that see the
+previous frame's latent next to the new one (`NextFrameDiT(previous_frame_input=True)`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class KVCache:
         window_frames: int,
         sink_frames: int = 0,
         extra_frames: int = 0,
+        frame_shape: tuple[int, ...] | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -47,6 +51,11 @@ class KVCache:
         shape = (num_layers, batch_size, num_heads, self.capacity * tokens_per_frame, head_dim)
         self.keys = torch.zeros(shape, device=device, dtype=dtype)
         self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.frame_latents = (  # [capacity, B, *frame_shape]
+            None
+            if frame_shape is None
+            else torch.zeros((self.capacity, batch_size, *frame_shape), device=device, dtype=dtype)
+        )
         self.reset()
 
     @property
@@ -95,6 +104,18 @@ class KVCache:
         self.keys[layer].index_copy_(2, index, keys.to(self.keys.dtype))
         self.values[layer].index_copy_(2, index, values.to(self.values.dtype))
 
+    def store_latents(self, first_frame: int, latents: torch.Tensor) -> None:
+        """Keep the input latents [B, N, *frame_shape] of frames first_frame .. first_frame + N - 1."""
+        for offset in range(latents.shape[1]):
+            self.frame_latents[self.slot_of(first_frame + offset)] = latents[:, offset]
+
+    def latent_of(self, frame: int) -> torch.Tensor:
+        """The input latent [B, *frame_shape] of a committed frame the cache still holds."""
+        slot = self.slot_of(frame)
+        if self.frame_latents is None or self._slot_frames[slot] != frame:
+            raise ValueError(f"{self} does not hold the latent of frame {frame}")
+        return self.frame_latents[slot]
+
     def advance(self, count: int) -> None:
         """Mark the next `count` frames committed (after every layer has stored them)."""
         for frame in range(self._num_frames, self._num_frames + count):
@@ -127,7 +148,8 @@ class KVCache:
         self._num_frames = num_frames
 
     def memory_bytes(self) -> int:
-        return self.keys.numel() * self.keys.element_size() * 2
+        tensors = [self.keys, self.values] + ([] if self.frame_latents is None else [self.frame_latents])
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     def __repr__(self) -> str:
         return (
