@@ -72,8 +72,9 @@ def build_model(cfg: WorldModelJob, clips: ClipDataset) -> NextFrameDiT:
 def initialise_from(model: NextFrameDiT, path: str) -> None:
     """Copy the weights of the world model in `path` (a model directory or its `world_model/`).
 
-    The two must agree on every config field but `previous_frame_input`: a model trained without
-    that input path continues with it, the path starting from its zero init (the same function).
+    The two must agree on every config field but the attention backend and `previous_frame_input`:
+    a model trained without that input path continues with it, the path starting from its zero init
+    (the same function).
     """
     directory = Path(path) / "world_model" if (Path(path) / "world_model").is_dir() else Path(path)
     source = NextFrameDiT.from_pretrained(directory)
