@@ -509,6 +509,8 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
             or cache.window_frames > self.config.max_frames
         ):
             raise ValueError(f"{cache} was not made by this model (use model.new_cache)")
+        if self.previous_embed is not None and cache.frame_latents is None:
+            raise ValueError(f"{cache} keeps no frame latents; this model needs them (model.new_cache)")
         first = cache.num_frames
         window, sinks = cache.window_frames, self.config.sink_frames
         if sinks and first < sinks and first + count > window:
@@ -534,8 +536,6 @@ class NextFrameDiT(ModelMixin, ConfigMixin):
         inputs = self._attention_inputs(plan, latents.device, cache, write_index)
         previous = None
         if self.previous_embed is not None:
-            if cache.frame_latents is None:
-                raise ValueError(f"{cache} keeps no frame latents; this model needs them (model.new_cache)")
             before = cache.latent_of(first - 1) if first else None
             previous = self._previous_frames(latents, before)
             if commits:
