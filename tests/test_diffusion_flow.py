@@ -141,6 +141,38 @@ def test_teacher_forcing_gives_every_frame_a_clean_past_and_a_loss():
     assert 10 < sum(used) < 30  # about half the batches
 
 
+def test_a_given_context_is_the_clean_past_of_every_frame_and_the_clip_stays_the_target():
+    cfg = FlowMatchingConfig(teacher_forcing=0.0, context_noise_max=0.0, action_dropout=0.0)
+    latents = torch.randn(64, 6, 2, 2, 2, generator=torch.Generator().manual_seed(8))
+    rollout = latents + 3.0  # another past: a model's rollout of the same actions, say
+    calls = []
+
+    class ExactFromItsContext(torch.nn.Module):
+        """The exact velocity toward (context + offset): right only if the targets are the clip."""
+
+        def __init__(self, offset: float) -> None:
+            super().__init__()
+            self.offset = offset
+
+        def forward(self, noisy, levels, actions, context=None, context_levels=None):
+            calls.append((context, context_levels))
+            t = levels[..., None, None, None]
+            target = context + self.offset
+            return velocity_target(target, (noisy - (1 - t) * target) / t)
+
+    def loss(offset: float, past: torch.Tensor) -> float:
+        model = ExactFromItsContext(offset)
+        return flow_matching_loss(model, latents, torch.ones(64, 6, 3), cfg, torch.Generator().manual_seed(9),
+                                  context=past).item()
+
+    assert loss(-3.0, rollout) < 1e-8  # the targets are the clip, and teacher_forcing=0 does not matter
+    context, context_levels = calls[-1]
+    assert torch.equal(context, rollout) and not context_levels.any()
+    assert loss(0.0, rollout) > 5.0  # predicting the rollout itself is wrong by 3 everywhere
+    with pytest.raises(ValueError, match=r"context \(64, 5, 2, 2, 2\) must have the shape of latents"):
+        loss(0.0, rollout[:, :5])
+
+
 @pytest.mark.parametrize(
     "bad", [dict(context_prob=1.5), dict(action_dropout=-0.1), dict(noise_std=0.0), dict(teacher_forcing=2.0)]
 )

@@ -1,10 +1,17 @@
-"""Samplers: time grid, exactness on a known flow, sampling against the cache, guidance, commits."""
+"""Samplers: time grid, exactness on a known flow, sampling against the cache, guidance, commits, rollouts."""
 
 import pytest
 import torch
 from test_model_dit import random_model
 
-from gameworld.diffusion import add_noise, commit_frames, integrate, sample_frames, time_schedule
+from gameworld.diffusion import (
+    add_noise,
+    commit_frames,
+    integrate,
+    rollout_latents,
+    sample_frames,
+    time_schedule,
+)
 
 
 def test_time_schedule_runs_from_one_to_zero_and_shifts_toward_noise():
@@ -95,3 +102,26 @@ def test_guidance_mixes_with_the_no_action_prediction():
     ]
     assert torch.allclose(one_step[2], one_step[0] + 3.0 * (one_step[1] - one_step[0]), atol=1e-5)
     assert free.shape == conditional.shape
+
+
+@torch.no_grad()
+def test_a_rollout_starts_from_the_first_frame_and_plays_the_clips_actions():
+    model = random_model(max_frames=4)
+    latents = torch.randn(2, 6, 4, 4, 6, generator=torch.Generator().manual_seed(2))
+    actions = torch.randn(2, 6, model.config.action_dim, generator=torch.Generator().manual_seed(3))
+
+    def roll(clip: torch.Tensor, acts: torch.Tensor, frames: int = 5) -> torch.Tensor:
+        return rollout_latents(model, clip, acts, frames, steps=2, generator=torch.Generator().manual_seed(4))
+
+    out = roll(latents, actions)  # past the 4-frame window
+    assert torch.equal(out[:, 0], latents[:, 0]) and torch.equal(out[:, 5:], latents[:, 5:])
+    assert torch.isfinite(out).all() and (out[:, 1:5] - latents[:, 1:5]).abs().mean() > 0.1
+    other = latents.clone()
+    other[:, 1:] = torch.randn(other[:, 1:].shape)
+    assert torch.equal(roll(other, actions), torch.cat([out[:, :5], other[:, 5:]], dim=1))  # frame 0 only
+    changed = actions.clone()
+    changed[:, 3] += 1.0
+    moved = roll(latents, changed)
+    assert torch.equal(moved[:, :3], out[:, :3]) and not torch.allclose(moved[:, 3:5], out[:, 3:5])
+    with pytest.raises(ValueError, match=r"frames must be in \[1, 6\], got 7"):
+        roll(latents, actions, frames=7)

@@ -188,3 +188,30 @@ def test_a_run_can_start_from_a_model_without_the_previous_frame_input(data, tmp
                                 "model.overrides.hidden_size=32", "model.overrides.num_heads=1"), clips)
     with pytest.raises(ValueError, match="reads the previous frame; set model.overrides.previous_frame_in"):
         train.build_model(smoke(data, tmp_path / "back", f"model.init_from={continued}"), clips)
+
+
+def test_a_run_can_learn_on_the_rollouts_of_another_model(data, tmp_path, monkeypatch):
+    roller = train.run(smoke(data, tmp_path / "roller", "train.max_steps=2"), DistEnv())
+    seen = []
+
+    def recording_loss(model, latents, actions, cfg, generator, context=None):
+        seen.append((latents, context))
+        return train_loss(model, latents, actions, cfg, generator, context)
+
+    train_loss = train.flow_matching_loss
+    monkeypatch.setattr(train, "flow_matching_loss", recording_loss)
+    cfg = smoke(data, tmp_path / "rolled", "train.max_steps=3", f"rollout.model={roller}",
+                "rollout.probability=1.0", "rollout.steps=1")
+    assert train.run(cfg, DistEnv()) is not None
+    assert len(seen) == 3 and all(np.isfinite(list(losses(tmp_path / "rolled").values())))
+    for latents, context in seen:  # the roller's frames after the clip's first one
+        assert torch.equal(context[:, 0], latents[:, 0])
+        assert (context[:, 1:] - latents[:, 1:]).abs().mean() > 0.01
+
+    monkeypatch.setattr(train, "flow_matching_loss", train_loss)
+    torch.manual_seed(1)
+    FrameTokenizer.from_config("dc-f8c8").save_pretrained(roller / "tokenizer")
+    with pytest.raises(ValueError, match="its tokenizer is not the one that encoded the training latents"):
+        train.run(smoke(data, tmp_path / "other", f"rollout.model={roller}"), DistEnv())
+    with pytest.raises(ValueError, match="rollout needs a probability in"):
+        smoke(data, tmp_path / "bad", f"rollout.model={roller}", "rollout.probability=1.5")

@@ -32,7 +32,7 @@ import yaml
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
-from gameworld.diffusion import add_noise, commit_frames, sample_frames
+from gameworld.diffusion import add_noise, commit_frames, rollout_latents, sample_frames
 from gameworld.diffusion.consistency import (
     ConsistencyConfig,
     DistillClip,
@@ -152,23 +152,6 @@ class DistillModule(nn.Module):
         return hinge_discriminator_loss(real_logits, fake_logits), -generator_logits.mean()
 
 
-@torch.no_grad()
-def student_rollout(
-    student: NextFrameDiT, latents: torch.Tensor, actions: torch.Tensor, frames: int, steps: int,
-    context_noise: float, generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """latents [B, T, C, h, w] with frames 1 .. frames-1 replaced by the student's rollout from frame 0."""
-    cache = student.new_cache(latents.shape[0], device=latents.device, dtype=latents.dtype)
-    out = latents.clone()
-    commit_frames(student, cache, latents[:, :1], actions[:, :1], context_noise, generator)
-    for index in range(1, frames):
-        out[:, index : index + 1] = sample_frames(
-            student, cache, actions[:, index : index + 1], steps=steps, context_noise=context_noise,
-            generator=generator,
-        )
-    return out
-
-
 class DistillLoss:
     """`loss_fn` for the trainer: draws the clip layout and noise, then calls the module."""
 
@@ -183,7 +166,7 @@ class DistillLoss:
         batch_size, frames = x0.shape[:2]
         split = split_points(batch_size, frames, cfg.consistency, generator, x0.device)
         if cfg.self_rollout > 0 and torch.rand((), generator=generator, device=x0.device) < cfg.self_rollout:
-            rolled = student_rollout(self.module.student, x0, actions, int(split.max()), cfg.rollout_steps,
+            rolled = rollout_latents(self.module.student, x0, actions, int(split.max()), cfg.rollout_steps,
                                      cfg.sampler.context_noise, generator)
             is_context = torch.arange(frames, device=x0.device)[None] < split[:, None]
             x0 = torch.where(is_context[..., None, None, None], rolled, x0)

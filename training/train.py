@@ -21,8 +21,8 @@ import yaml
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
-from gameworld.diffusion import FlowMatchingConfig, flow_matching_loss
-from gameworld.modeldir import GameWorldConfig, SamplerDefaults, save_model_dir
+from gameworld.diffusion import FlowMatchingConfig, flow_matching_loss, rollout_latents
+from gameworld.modeldir import GameWorldConfig, SamplerDefaults, load_model_dir, save_model_dir
 from gameworld.models import FrameTokenizer, NextFrameDiT
 from training import distributed
 from training.config import parse_job_args, to_dict
@@ -46,6 +46,25 @@ class ModelConfig:
 
 
 @dataclass
+class RolloutConfig:
+    """Teacher forcing on a frozen model's own rollouts: the drift a model meets at inference.
+
+    With probability `probability` a batch's clean past is not the clip but `model`'s rollout of
+    its actions from the clip's first frame (`rollout_latents`); the targets stay the true frames,
+    so the world model learns to continue, and pull back to the game, a past with those errors.
+    `model` is a model directory, best the distilled student that inference runs.
+    """
+
+    model: str | None = None
+    probability: float = 0.5
+    steps: int | None = None  # the rollout model's denoising steps per frame (default: its own)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0 or (self.steps is not None and self.steps < 1):
+            raise ValueError(f"rollout needs a probability in [0, 1] and steps >= 1, got {self}")
+
+
+@dataclass
 class WorldModelJob:
     tokenizer: str = "runs/tokenizer/tokenizer"  # the tokenizer directory that encoded the shards
     out: str | None = None  # model directory to write; default <train.out_dir>/model
@@ -53,6 +72,7 @@ class WorldModelJob:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     flow: FlowMatchingConfig = field(default_factory=FlowMatchingConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     sampler: SamplerDefaults = field(default_factory=SamplerDefaults)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     train: TrainerConfig = field(default_factory=TrainerConfig)
@@ -91,6 +111,33 @@ def initialise_from(model: NextFrameDiT, path: str) -> None:
                          "model.overrides.previous_frame_input=true to continue it")
     gains_input = model.previous_embed is not None and source.previous_embed is None
     model.load_state_dict(source.state_dict(), strict=not gains_input)
+
+
+class RolloutContext:
+    """Draws, per batch, the clean past of `RolloutConfig`: a frozen model's rollout, or None (the clip)."""
+
+    def __init__(self, cfg: RolloutConfig, model: NextFrameDiT, tokenizer: FrameTokenizer,
+                 context_noise: float, device: torch.device) -> None:
+        config, roller_tokenizer, roller = load_model_dir(cfg.model)
+        if roller_tokenizer.fingerprint() != tokenizer.fingerprint():
+            raise ValueError(f"{cfg.model}: its tokenizer is not the one that encoded the training "
+                             "latents, so it cannot roll them out")
+        shape = ("in_channels", "latent_height", "latent_width", "action_dim")
+        differ = [k for k in shape if roller.config[k] != model.config[k]]
+        if differ:
+            raise ValueError(f"{cfg.model}: cannot roll out the training clips: "
+                             + ", ".join(f"{k} is {roller.config[k]} there, {model.config[k]} here"
+                                         for k in differ))
+        self.roller = roller.to(device=device, dtype=torch.float32)  # a shipped model is stored in float16
+        self.cfg, self.context_noise = cfg, context_noise
+        self.steps = cfg.steps or config.sampler.steps
+
+    def __call__(self, latents: torch.Tensor, actions: torch.Tensor,
+                 generator: torch.Generator) -> torch.Tensor | None:
+        if torch.rand((), generator=generator, device=latents.device) >= self.cfg.probability:
+            return None
+        return rollout_latents(self.roller, latents, actions.float(), latents.shape[1], self.steps,
+                               self.context_noise, generator)
 
 
 def flops_per_token(model: NextFrameDiT, clip_len: int) -> float:
@@ -172,9 +219,15 @@ def run(cfg: WorldModelJob, env: DistEnv) -> Path | None:
     model = build_model(cfg, clips)
     config = model_config(cfg, meta, model, clips.space.to_dict())
 
+    rollout = None
+    if cfg.rollout.model:
+        rollout = RolloutContext(cfg.rollout, model, tokenizer, cfg.sampler.context_noise, env.device)
+
     def loss(net, batch, generator):
         latents, actions = batch  # [B, T, C, h, w] float16, [B, T, A]
-        return flow_matching_loss(net, latents.float(), actions, cfg.flow, generator)
+        latents = latents.float()
+        context = rollout(latents, actions, generator) if rollout else None
+        return flow_matching_loss(net, latents, actions, cfg.flow, generator, context)
 
     trainer = Trainer(
         cfg.train, model, clips, loss, env, config=to_dict(cfg),

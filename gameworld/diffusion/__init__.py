@@ -8,7 +8,14 @@ from gameworld.diffusion.flow import (
     sample_noise_levels,
     velocity_target,
 )
-from gameworld.diffusion.samplers import SAMPLERS, commit_frames, integrate, sample_frames, time_schedule
+from gameworld.diffusion.samplers import (
+    SAMPLERS,
+    commit_frames,
+    integrate,
+    rollout_latents,
+    sample_frames,
+    time_schedule,
+)
 
 __all__ = [
     "SAMPLERS",
@@ -18,6 +25,7 @@ __all__ = [
     "drop_actions",
     "flow_matching_loss",
     "integrate",
+    "rollout_latents",
     "sample_frames",
     "sample_noise_levels",
     "time_schedule",

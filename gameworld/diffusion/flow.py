@@ -16,7 +16,9 @@ Three devices make it match inference:
   every frame i at its own noise level sees a clean copy of the clip (frames < i at context noise)
   and nothing noisy but itself (`NextFrameDiT.forward` with `context`). Without it, only the first
   new frame after a context split sees a clean past, one frame in a clip at best; with it, all do,
-  for twice the tokens.
+  for twice the tokens. The clean copy can also be another clip of the same actions, such as a
+  model's own rollout (`context=`): the frames then learn to continue the past a model made, errors
+  included, towards the true next frame (against drift; see `training/train.py`, `rollout`).
 - action dropout: each frame's action is replaced, with probability `action_dropout`, by the zero
   vector (never a valid encoding: `ActionSpace.encode` always sets a camera bin). The zero vector is
   the "no action" input that classifier-free guidance contrasts with (see `samplers.py`).
@@ -92,12 +94,23 @@ def flow_matching_loss(
     actions: torch.Tensor,
     cfg: FlowMatchingConfig,
     generator: torch.Generator | None = None,
+    context: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean squared velocity error of `model` on clips latents [B, T, C, h, w] with actions [B, T, A]."""
+    """Mean squared velocity error of `model` on clips latents [B, T, C, h, w] with actions [B, T, A].
+
+    With `context` [B, T, C, h, w] the batch is trained teacher forced on that clean past instead
+    of `latents` (whose frames stay the targets).
+    """
     batch, frames = latents.shape[:2]
     device = latents.device
+    if context is not None:
+        if context.shape != latents.shape:
+            raise ValueError(
+                f"context {tuple(context.shape)} must have the shape of latents {tuple(latents.shape)}"
+            )
+        return _teacher_forced_loss(model, latents, actions, cfg, generator, context)
     if cfg.teacher_forcing > 0 and _chance(cfg.teacher_forcing, generator, device):
-        return _teacher_forced_loss(model, latents, actions, cfg, generator)
+        return _teacher_forced_loss(model, latents, actions, cfg, generator, latents)
     t = sample_noise_levels(batch, frames, generator, cfg.noise_mean, cfg.noise_std, device)
     weights = torch.ones(batch, frames, device=device)
     if cfg.context_prob > 0 and frames > 1:
@@ -125,8 +138,9 @@ def _teacher_forced_loss(
     actions: torch.Tensor,
     cfg: FlowMatchingConfig,
     generator: torch.Generator | None,
+    clean_past: torch.Tensor,
 ) -> torch.Tensor:
-    """Every frame denoised from its own noise level against a clean past (the clip at context noise)."""
+    """Every frame denoised from its own noise level against a clean past (`clean_past` at context noise)."""
     batch, frames = latents.shape[:2]
     device = latents.device
     t = sample_noise_levels(batch, frames, generator, cfg.noise_mean, cfg.noise_std, device)
@@ -136,6 +150,6 @@ def _teacher_forced_loss(
     actions = drop_actions(actions, cfg.action_dropout, generator)
     prediction = model(
         add_noise(latents, noise, t), t, actions,
-        context=add_noise(latents, context_noise, context_t), context_levels=context_t,
+        context=add_noise(clean_past, context_noise, context_t), context_levels=context_t,
     )
     return (prediction.float() - velocity_target(latents, noise).float()).pow(2).mean()

@@ -107,3 +107,32 @@ def sample_frames(
     if commit:
         commit_frames(model, cache, latents, actions, context_noise, generator)
     return latents
+
+
+@torch.no_grad()
+def rollout_latents(
+    model: NextFrameDiT,
+    latents: torch.Tensor,
+    actions: torch.Tensor,
+    frames: int,
+    steps: int,
+    context_noise: float = 0.02,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Clips latents [B, T, C, h, w] with frames 1 .. frames - 1 replaced by `model`'s own rollout.
+
+    The rollout starts from frame 0 and plays the clip's actions [B, T, A] with `steps` Euler steps
+    a frame: the context a model meets at inference, its own errors included (training on it
+    teaches a model to recover from them).
+    """
+    if not 1 <= frames <= latents.shape[1]:
+        raise ValueError(f"frames must be in [1, {latents.shape[1]}], got {frames}")
+    cache = model.new_cache(latents.shape[0], device=latents.device, dtype=latents.dtype)
+    out = latents.clone()
+    commit_frames(model, cache, latents[:, :1], actions[:, :1], context_noise, generator)
+    for index in range(1, frames):
+        out[:, index : index + 1] = sample_frames(
+            model, cache, actions[:, index : index + 1], steps=steps, context_noise=context_noise,
+            generator=generator,
+        )
+    return out
