@@ -1,7 +1,9 @@
 """Train the inverse dynamics model (IDM) that scores controllability, on voxel episodes.
 
-    python datasets/generate.py --out data/idm_train --episodes 96 --frames 400 --size 192x108 \\
-        --player controls
+    python datasets/generate.py --out data/idm_train/controls --episodes 96 --frames 400 --size 192x108 \\
+        --seed 200000 --player controls
+    python datasets/generate.py --out data/idm_train/default --episodes 96 --frames 400 --size 192x108 \\
+        --seed 200000
     python datasets/generate.py --out data/idm_val --episodes 16 --frames 400 --size 192x108 --seed 300000
     python -m training.train_idm --config training/configs/idm_default.yaml \\
         data.episodes=data/idm_train validation.episodes=data/idm_val out=MODEL_DIR/idm
@@ -10,10 +12,11 @@ The IDM reads a clip of frames and says, for every tick, which of forward/back, 
 jump and attack were held and where the camera turned (see `gameworld.models.idm`). Frames are
 blurred, noised and colour-shifted at random while training, so that the IDM also reads the
 softer frames of a world model; the rare classes weigh more in the loss (`loss.balance`). The
-"controls" player holds the evaluation's key and camera combinations half of the time; the
-held-out episodes are the default player's natural play. Held-out accuracy per key group and
-camera direction is logged at each validation and written to `<out>/held_out_accuracy.json`
-beside the exported IDM.
+"controls" player holds the evaluation's key and camera combinations half of the time and the
+default player plays naturally; the IDM learns from both (the episodes are found in every folder
+under `data.episodes`), and the held-out episodes are natural play in other worlds. Held-out
+accuracy per key group and camera direction is logged at each validation and written to
+`<out>/held_out_accuracy.json` beside the exported IDM.
 """
 
 from __future__ import annotations

@@ -97,8 +97,11 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
   train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL out="$MODEL_OUT"
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
-  stage idm_data $PYTHON datasets/generate.py --out "$DATA/idm_train" --episodes $IDM_EPISODES \
-    --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000 --player controls
+  for player in controls default; do  # the evaluation's held keys, and natural play
+    stage "idm_data_$player" $PYTHON datasets/generate.py --out "$DATA/idm_train/$player" \
+      --episodes $IDM_EPISODES --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000 \
+      --player $player
+  done
   stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $IDM_VAL_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
   stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
