@@ -1,8 +1,8 @@
 """Train the inverse dynamics model (IDM) that scores controllability, on voxel episodes.
 
-    python datasets/generate.py --out data/idm_train/controls --episodes 96 --frames 400 --size 192x108 \\
+    python datasets/generate.py --out data/idm_train/controls --episodes 192 --frames 400 --size 192x108 \\
         --seed 200000 --player controls
-    python datasets/generate.py --out data/idm_train/default --episodes 96 --frames 400 --size 192x108 \\
+    python datasets/generate.py --out data/idm_train/default --episodes 384 --frames 400 --size 192x108 \\
         --seed 200000
     python datasets/generate.py --out data/idm_val --episodes 16 --frames 400 --size 192x108 --seed 300000
     python -m training.train_idm --config training/configs/idm_default.yaml \\

@@ -29,14 +29,14 @@ case $SCALE in
     TOK_STEPS=4000 TOK_MIN=${TOK_MIN:-1.5} TOK_BATCH=16
     WORLD_STEPS=4000 WORLD_MIN=${WORLD_MIN:-3.5} WORLD_BATCH=64 WORLD_VAL=1000
     DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
-    IDM_STEPS=3000 IDM_EPISODES=96 IDM_VAL_EPISODES=16 IDM_FRAMES=400
+    IDM_STEPS=6000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
   cpu)  # what fits a 2-core CPU in an afternoon: about 4.5 hours (the world model: 170 min)
     EPISODES=32 FRAMES=400 VAL_EPISODES=4
     TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4
     WORLD_STEPS=4200 WORLD_MIN=${WORLD_MIN:-170} WORLD_BATCH=4 WORLD_VAL=0
     DISTILL_STEPS=600 DISTILL_MIN=${DISTILL_MIN:-15} DISTILL_BATCH=4 DISTILL_VAL=0
-    IDM_STEPS=5000 IDM_EPISODES=96 IDM_VAL_EPISODES=16 IDM_FRAMES=400
+    IDM_STEPS=10000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
   smoke)
     EPISODES=4 FRAMES=48 VAL_EPISODES=2
@@ -97,11 +97,12 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
   train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL out="$MODEL_OUT"
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
-  for player in controls default; do  # the evaluation's held keys, and natural play
-    stage "idm_data_$player" $PYTHON datasets/generate.py --out "$DATA/idm_train/$player" \
-      --episodes $IDM_EPISODES --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000 \
-      --player $player
-  done
+  # the evaluation's held keys, and twice as much natural play (more worlds: the IDM generalises better)
+  stage idm_data_controls $PYTHON datasets/generate.py --out "$DATA/idm_train/controls" \
+    --episodes $IDM_EPISODES --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000 \
+    --player controls
+  stage idm_data_default $PYTHON datasets/generate.py --out "$DATA/idm_train/default" \
+    --episodes $((2 * IDM_EPISODES)) --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000
   stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $IDM_VAL_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
   stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
