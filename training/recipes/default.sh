@@ -3,7 +3,7 @@
 # world model (teacher) -> 2-step distilled student -> IDM -> one model directory.
 #
 #   bash training/recipes/default.sh                      # the shipped recipe (a GPU + 16 cores: ~15 min)
-#   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~4.75 h)
+#   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~5.25 h)
 #   SCALE=smoke bash training/recipes/default.sh          # the same chain in a few minutes on a CPU
 #   RUN=runs/mine MODEL_OUT=models/mine bash training/recipes/default.sh
 #   STAGES="idm" bash training/recipes/default.sh         # some stages only (default: all, in order)
@@ -31,7 +31,7 @@ case $SCALE in
     DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
     IDM_STEPS=6000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
-  cpu)  # what fits a 2-core CPU in an afternoon: about 4.75 hours (the world model: 170 min, the IDM: 23)
+  cpu)  # what fits a 2-core CPU in an afternoon: about 5.25 hours (the world model: 170 min, the IDM: 58)
     EPISODES=32 FRAMES=400 VAL_EPISODES=4
     TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4
     WORLD_STEPS=4200 WORLD_MIN=${WORLD_MIN:-170} WORLD_BATCH=4 WORLD_VAL=0
