@@ -13,6 +13,7 @@ unless `out=` says otherwise) that `WorldEngine.from_pretrained` loads, with the
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,12 @@ def build_model(cfg: WorldModelJob, clips: ClipDataset) -> NextFrameDiT:
     return model
 
 
+def config_mismatch(there: NextFrameDiT, here: NextFrameDiT, keys: Iterable[str]) -> str:
+    """"k is A there, B here" for each of `keys` where the two world models' configs differ ("" if none)."""
+    return ", ".join(f"{k} is {there.config.get(k)} there, {here.config.get(k)} here"
+                     for k in keys if there.config.get(k) != here.config.get(k))
+
+
 def initialise_from(model: NextFrameDiT, path: str) -> None:
     """Copy the weights of the world model in `path` (a model directory or its `world_model/`).
 
@@ -99,13 +106,11 @@ def initialise_from(model: NextFrameDiT, path: str) -> None:
     directory = Path(path) / "world_model" if (Path(path) / "world_model").is_dir() else Path(path)
     source = NextFrameDiT.from_pretrained(directory)
     free = {"previous_frame_input", "attention_backend"}
-    differ = sorted(key for key in set(model.config) | set(source.config)
-                    if not key.startswith("_") and key not in free
-                    and model.config.get(key) != source.config.get(key))
-    if differ:
-        raise ValueError(f"{directory}: cannot start from this model: "
-                         + ", ".join(f"{k} is {source.config.get(k)} there, {model.config.get(k)} here"
-                                     for k in differ))
+    keys = sorted(k for k in set(model.config) | set(source.config)
+                  if not k.startswith("_") and k not in free)
+    mismatch = config_mismatch(source, model, keys)
+    if mismatch:
+        raise ValueError(f"{directory}: cannot start from this model: {mismatch}")
     if source.previous_embed is not None and model.previous_embed is None:
         raise ValueError(f"{directory}: this model reads the previous frame; set "
                          "model.overrides.previous_frame_input=true to continue it")
@@ -123,11 +128,9 @@ class RolloutContext:
             raise ValueError(f"{cfg.model}: its tokenizer is not the one that encoded the training "
                              "latents, so it cannot roll them out")
         shape = ("in_channels", "latent_height", "latent_width", "action_dim")
-        differ = [k for k in shape if roller.config[k] != model.config[k]]
-        if differ:
-            raise ValueError(f"{cfg.model}: cannot roll out the training clips: "
-                             + ", ".join(f"{k} is {roller.config[k]} there, {model.config[k]} here"
-                                         for k in differ))
+        mismatch = config_mismatch(roller, model, shape)
+        if mismatch:
+            raise ValueError(f"{cfg.model}: cannot roll out the training clips: {mismatch}")
         self.roller = roller.to(device=device, dtype=torch.float32)  # a shipped model is stored in float16
         self.cfg, self.context_noise = cfg, context_noise
         self.steps = cfg.steps or config.sampler.steps
