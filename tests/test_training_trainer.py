@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from training.data import BatchStream
 from training.distributed import DistEnv
-from training.trainer import EMA, OptimConfig, Trainer, TrainerConfig, learning_rate
+from training.trainer import EMA, OptimConfig, Trainer, TrainerConfig, learning_rate, native_bf16
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -179,9 +179,31 @@ def test_starting_over_in_a_folder_with_checkpoints_is_refused(tmp_path):
         make_trainer(tmp_path, max_steps=4, resume=False).fit()
 
 
-def test_bf16_autocast_is_refused_on_a_cpu(tmp_path):
-    with pytest.raises(ValueError, match="bf16"):
+def test_bf16_is_refused_on_a_cpu_without_native_bf16(tmp_path, monkeypatch):
+    monkeypatch.setattr("training.trainer.native_bf16", lambda device: False)
+    with pytest.raises(ValueError, match="precision=bf16 needs native bf16.*use fp32"):
         make_trainer(tmp_path, precision="bf16")
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32", "bf16"])
+def test_a_cpu_runs_bf16_autocast_only_when_asked(tmp_path, precision):
+    if precision == "bf16" and not native_bf16(torch.device("cpu")):
+        pytest.skip("this CPU has no native bf16")
+    seen = []
+
+    def loss_fn(model, batch, generator):
+        seen.append((torch.is_autocast_enabled("cpu"), model(batch[0]).dtype))
+        return regression_loss(model, batch, generator)
+
+    optim = OptimConfig(lr=0.3, warmup_steps=2, weight_decay=0.0, grad_clip=0.0)
+    cfg = TrainerConfig(out_dir=str(tmp_path), max_steps=3, batch_size=4, log_every=1,
+                        precision=precision, optim=optim)
+    trainer = Trainer(cfg, nn.Linear(4, 1), Points(), loss_fn, DistEnv())
+    assert trainer.fit()
+    expected = (True, torch.bfloat16) if precision == "bf16" else (False, torch.float32)
+    assert seen == [expected] * 3
+    assert trainer.module.weight.dtype == torch.float32  # autocast leaves the weights in fp32
+    assert math.isfinite(losses(tmp_path)[3])
 
 
 def test_a_time_budget_finishes_the_run_early_with_a_checkpoint_and_validation(tmp_path, monkeypatch):

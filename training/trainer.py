@@ -11,7 +11,8 @@ A job hands the `Trainer` a module, a dataset and a loss function; the trainer d
   saved in checkpoints, so a resumed run draws the same noise as an uninterrupted one.
 - AdamW (weight decay on matrices only), linear warmup then cosine decay to
   `lr * min_lr_ratio`, gradient clipping, gradient accumulation, EMA of the weights, bf16 autocast
-  on CUDA, gradient checkpointing and `torch.compile` switches.
+  (`auto` on CUDA; on a CPU with native bf16, AVX512-BF16 or AMX, by `precision: bf16`), gradient
+  checkpointing and `torch.compile` switches.
 - Logs on rank 0: a tqdm bar (loss, step time, ETA), TensorBoard scalars in `<out_dir>/tb`, and
   `<out_dir>/metrics.jsonl` (one JSON line per logged step or validation).
 - SIGTERM / Ctrl-C: the current step finishes, a checkpoint is written, `fit` returns False.
@@ -76,7 +77,7 @@ class TrainerConfig:
     grad_accum: int = 1  # micro-steps per optimizer step
     seed: int = 0
     device: str = "auto"  # auto: cuda > mps > cpu
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, else fp32; bf16: also on a CPU with native bf16
     strategy: str = "auto"  # auto: DDP under torchrun, else none | ddp | fsdp
     compile: bool = False
     grad_checkpointing: bool = False
@@ -103,6 +104,16 @@ class TrainerConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         distributed.resolve_strategy(self.strategy, DistEnv())
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 matmuls natively: a CUDA GPU, or a CPU whose oneDNN has bf16 kernels
+    (AVX512-BF16 or AMX). Elsewhere bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu" and torch.backends.mkldnn.is_available():
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
 
 
 def learning_rate(step: int, max_steps: int, cfg: OptimConfig) -> float:
@@ -193,9 +204,13 @@ class Trainer:
         self.tokens_per_item, self.flops_per_token = tokens_per_item, flops_per_token
         self.out_dir = Path(cfg.out_dir)
         self.device = env.device
-        if cfg.precision == "bf16" and self.device.type != "cuda":
-            raise ValueError("precision=bf16 is autocast for CUDA GPUs; use fp32 (or auto) on this device")
-        self.autocast = cfg.precision in ("auto", "bf16") and self.device.type == "cuda"
+        if cfg.precision == "bf16" and not native_bf16(self.device):
+            raise ValueError(
+                f"precision=bf16 needs native bf16 (a CUDA GPU, or a CPU with AVX512-BF16 or AMX), which "
+                f"{self.device} lacks; use fp32 (or auto)"
+            )
+        # `auto` keeps a CPU in fp32: bf16 is faster there but not bit-reproducible across CPUs
+        self.autocast = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
         self.strategy = distributed.resolve_strategy(cfg.strategy, env)
 
         self.module = module.to(self.device).train()
@@ -359,7 +374,7 @@ class Trainer:
         for micro in range(cfg.grad_accum):
             batch = self._to_device(next(self.data))
             used.extend(self.data.last_indices)
-            autocast = torch.autocast("cuda", torch.bfloat16) if self.autocast else nullcontext()
+            autocast = torch.autocast(self.device.type, torch.bfloat16) if self.autocast else nullcontext()
             with self._gradient_sync(micro == cfg.grad_accum - 1), autocast:
                 out = self.loss_fn(self.model, batch, self.generator)
                 loss, extra = out if isinstance(out, tuple) else (out, {})

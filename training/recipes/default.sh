@@ -22,6 +22,11 @@ PYTHON=${PYTHON:-python}
 WORKERS=${WORKERS:-$(nproc)}
 STAGES=${STAGES:-data tokenizer latents world distill idm}
 SIZE=256x144
+# The world model and its distillation train under bf16 autocast wherever the hardware computes bf16
+# natively: a GPU, or a CPU with AVX512-BF16 or AMX (on a 2-core EPYC a world-model step is 1.6x
+# faster, a distillation step 1.45x); else fp32.
+PRECISION=${PRECISION:-$($PYTHON -c 'import torch; from training.trainer import native_bf16
+print("bf16" if torch.cuda.is_available() or native_bf16(torch.device("cpu")) else "fp32")')}
 
 case $SCALE in
   full)
@@ -88,13 +93,14 @@ wants world && stage world $PYTHON -m training.train --config training/configs/d
   tokenizer="$RUN/tokenizer/tokenizer" data.shards="$DATA/latents_voxel" \
   validation.shards="$DATA/latents_voxel_val" validation.episodes="$DATA/voxel_val" \
   train.out_dir="$RUN/world" train.max_steps=$WORLD_STEPS train.max_minutes=$WORLD_MIN \
-  train.batch_size=$WORLD_BATCH train.validate_every=$WORLD_VAL
+  train.batch_size=$WORLD_BATCH train.validate_every=$WORLD_VAL train.precision=$PRECISION
 
 wants distill && stage distill $PYTHON -m training.distill --config training/configs/distill_default.yaml \
   teacher="$RUN/world/model" data.shards="$DATA/latents_voxel" \
   validation.shards="$DATA/latents_voxel_val" validation.episodes="$DATA/voxel_val" \
   train.out_dir="$RUN/distill" train.max_steps=$DISTILL_STEPS train.max_minutes=$DISTILL_MIN \
-  train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL out="$MODEL_OUT"
+  train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL train.precision=$PRECISION \
+  out="$MODEL_OUT"
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
   # the evaluation's held keys, and twice as much natural play (more worlds: the IDM generalises better)
