@@ -25,8 +25,8 @@ SIZE=256x144
 # The world model and its distillation train under bf16 autocast wherever the hardware computes bf16
 # natively: a GPU, or a CPU with AVX512-BF16 or AMX (on a 2-core EPYC a world-model step is 1.6x
 # faster, a distillation step 1.45x); else fp32.
-PRECISION=${PRECISION:-$($PYTHON -c 'import torch; from training.trainer import native_bf16
-print("bf16" if torch.cuda.is_available() or native_bf16(torch.device("cpu")) else "fp32")')}
+PRECISION=${PRECISION:-$($PYTHON -c 'from training.distributed import pick_device
+from training.trainer import native_bf16; print("bf16" if native_bf16(pick_device()) else "fp32")')}
 
 case $SCALE in
   full)
