@@ -73,3 +73,24 @@ def test_bad_export_is_named(trained, tmp_path, capsys):
         export.main(["--model", str(trained), "--out", str(trained)])
     assert "another directory than its source" in capsys.readouterr().err
     assert (trained / "world_model").is_dir()
+
+
+def test_export_ships_a_tokenizer_with_the_same_latents_and_refuses_another(trained, tmp_path, capsys):
+    _, tokenizer, _ = load_model_dir(trained)
+    with torch.no_grad():
+        tokenizer.autoencoder.decoder.conv_in.weight.mul_(0.5)  # a decoder trained further
+    tokenizer.save_pretrained(tmp_path / "tuned")
+    out = tmp_path / "shipped"
+    args = ["--model", str(trained), "--tokenizer"]
+    assert export.main([*args, str(tmp_path / "tuned"), "--out", str(out)]) == 0
+    _, shipped, _ = load_model_dir(out)
+    for (name, a), b in zip(shipped.state_dict().items(), tokenizer.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+    with torch.no_grad():
+        tokenizer.scale.mul_(2.0)  # other latents
+    tokenizer.save_pretrained(tmp_path / "other")
+    with pytest.raises(SystemExit):
+        export.main([*args, str(tmp_path / "other"), "--out", str(tmp_path / "no")])
+    assert f"{tmp_path / 'other'}: makes other latents than the tokenizer of" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -101,3 +101,17 @@ def test_bad_directories_are_named(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match="no .safetensors weights"):
         FrameTokenizer.from_pretrained(tmp_path / "tok")
+
+
+@torch.no_grad()
+def test_fingerprint_follows_the_encoding_side_only():
+    torch.manual_seed(0)
+    tokenizer = FrameTokenizer.from_config("dc-f8c8")
+    before = tokenizer.fingerprint()
+    tokenizer.autoencoder.decoder.conv_in.weight.add_(1.0)  # latents unchanged: the same fingerprint
+    assert tokenizer.fingerprint() == before
+    tokenizer.scale.mul_(2.0)
+    assert tokenizer.fingerprint() != before
+    tokenizer.scale.div_(2.0)
+    tokenizer.autoencoder.encoder.conv_out.weight.add_(1.0)
+    assert tokenizer.fingerprint() != before

@@ -122,6 +122,12 @@ def test_tokenizer_recipes_load(name):
     assert cfg.train.max_steps >= 1 and cfg.data.clip_len >= 1
 
 
+def test_decoder_recipe_keeps_an_encoder_and_widens_only_the_decoder():
+    cfg = load_config(TokenizerJob, CONFIGS / "decoder_default.yaml")
+    assert not cfg.train_encoder and cfg.init_from
+    assert set(cfg.overrides) == {"decoder_block_out_channels"}
+
+
 def test_command_line_takes_a_recipe_and_overrides(capsys):
     recipe = str(CONFIGS / "smoke.yaml")
     cfg = parse_job_args(["--config", recipe, "train.max_steps=3"], WorldModelJob, "", None)

@@ -99,3 +99,58 @@ def test_patch_gan_trains_its_discriminator_and_is_left_out_of_the_export(episod
     exported = load_file(str(directory / "diffusion_pytorch_model.safetensors"))
     assert not any("discriminator" in k for k in exported)
     FrameTokenizer.from_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def source_tokenizer(tmp_path_factory, episodes):
+    """A saved dc-f8c8 tokenizer with calibrated (non-trivial) shift and scale."""
+    torch.manual_seed(3)
+    tokenizer = FrameTokenizer.from_config("dc-f8c8")
+    clips = ClipDataset(episodes / "train", 4, seed=0)
+    tokenizer.calibrate(train_tokenizer.gather_frames(clips, 8))
+    path = tmp_path_factory.mktemp("source") / "tokenizer"
+    tokenizer.save_pretrained(path)
+    return path
+
+
+WIDE_DECODER = "overrides.decoder_block_out_channels=[16,32,64,128]"
+
+
+def test_decoder_only_run_keeps_the_latents_and_learns_a_new_decoder(episodes, source_tokenizer, tmp_path):
+    out = tmp_path / "decoder"
+    cfg = job(episodes, out, f"init_from={source_tokenizer}", "train_encoder=false", WIDE_DECODER,
+              "train.max_steps=12", "validation.episodes=null")
+    directory = train_tokenizer.run(cfg, DistEnv())
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    loss = [line["train/loss"] for line in lines if "train/loss" in line]
+    assert len(loss) == 12 and np.mean(loss[-3:]) < 0.8 * np.mean(loss[:3]), loss
+
+    source = FrameTokenizer.from_pretrained(source_tokenizer)
+    tuned = FrameTokenizer.from_pretrained(directory)
+    assert tuned.autoencoder.config.decoder_block_out_channels == [16, 32, 64, 128]
+    assert tuned.fingerprint() == source.fingerprint()
+    frames = train_tokenizer.gather_frames(ClipDataset(episodes / "val", 4, seed=0), 4)
+    assert torch.equal(tuned.encode(frames), source.encode(frames))  # the same latents, bit for bit
+    latents = source.encode(frames)
+    assert psnr(tuned.decode(latents), frames).mean() > psnr(source.decode(latents), frames).mean()
+
+
+def test_initialise_from_copies_a_matching_decoder_and_refuses_another_encoder(source_tokenizer, tmp_path):
+    source = FrameTokenizer.from_pretrained(source_tokenizer).state_dict()
+    same = FrameTokenizer.from_config("dc-f8c8")
+    assert train_tokenizer.initialise_from(same, str(source_tokenizer)) is True
+    assert all(torch.equal(t, source[name]) for name, t in same.state_dict().items())
+
+    wide = FrameTokenizer.from_config("dc-f8c8", decoder_block_out_channels=(16, 32, 64, 128))
+    fresh = {name: t.clone() for name, t in wide.state_dict().items()}
+    assert train_tokenizer.initialise_from(wide, str(source_tokenizer)) is False
+    for name, tensor in wide.state_dict().items():
+        assert torch.equal(tensor, fresh[name] if name.startswith("autoencoder.decoder.") else source[name])
+
+    with pytest.raises(ValueError, match=f"{source_tokenizer}: its encoder differs"):
+        train_tokenizer.initialise_from(FrameTokenizer.from_config("dc-f8c16"), str(source_tokenizer))
+
+
+def test_decoder_only_needs_a_tokenizer_to_start_from(episodes, tmp_path):
+    with pytest.raises(ValueError, match="train_encoder=false keeps the encoder of another tokenizer"):
+        job(episodes, tmp_path, "train_encoder=false")

@@ -1,6 +1,11 @@
 """Copy a trained model directory to where it ships, its networks stored in float16.
 
     python -m training.export --model runs/default/model --out gameworld/pretrained/default
+    python -m training.export --model runs/default/model --tokenizer runs/default/decoder/tokenizer --out ...
+
+`--tokenizer` ships another tokenizer than the model's own, one that makes the very same latents (the
+same `fingerprint`: the same encoder, shift and scale), such as one whose decoder trained further
+(`training.train_tokenizer ... train_encoder=false`).
 
 Training writes float32 weights; a model kept in the repository needs only half of that. The
 engine and the IDM load float16 weights into float32 (or bfloat16) modules, so only the storage
@@ -22,17 +27,33 @@ from gameworld.atomic import staged_directory
 from gameworld.modeldir import load_model_dir, resolve_model_dir, write_config
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.idm import InverseDynamicsModel
+from gameworld.models.tokenizer import FrameTokenizer
 
 MODEL_CARD = "README.md"
 IDM_REPORT = "held_out_accuracy.json"
 
 
-def export_model_dir(source: str | Path, out: str | Path, dtype: torch.dtype = torch.float16) -> Path:
-    """Write the model directory `source` to `out` with its world model and IDM weights in `dtype`."""
+def export_model_dir(
+    source: str | Path,
+    out: str | Path,
+    dtype: torch.dtype = torch.float16,
+    tokenizer_dir: str | Path | None = None,
+) -> Path:
+    """Write the model directory `source` to `out` with its world model and IDM weights in `dtype`.
+
+    `tokenizer_dir`: a tokenizer to ship instead of the model's own; it must make the same latents.
+    """
     source, out = resolve_model_dir(source), Path(out)
     if source.resolve() == out.resolve():
         raise ValueError(f"{out}: export needs another directory than its source")
     config, tokenizer, _ = load_model_dir(source)  # checks the whole directory first
+    if tokenizer_dir is not None:
+        replacement = FrameTokenizer.from_pretrained(tokenizer_dir)
+        if replacement.fingerprint() != tokenizer.fingerprint():
+            raise ValueError(f"{tokenizer_dir}: makes other latents than the tokenizer of {source} "
+                             f"(fingerprint {replacement.fingerprint()}, not {tokenizer.fingerprint()}); "
+                             "only a tokenizer with the same encoder, shift and scale can replace it")
+        tokenizer = replacement
     with staged_directory(out) as staging:
         tokenizer.save_pretrained(staging / "tokenizer")
         NextFrameDiT.from_pretrained(source / "world_model", torch_dtype=dtype).save_pretrained(
@@ -55,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", required=True, help="the trained model directory")
     parser.add_argument("--out", type=Path, required=True, help="where the copy goes")
+    parser.add_argument("--tokenizer", help="ship this tokenizer directory instead (same latents, e.g. a "
+                        "decoder trained further)")
     args = parser.parse_args(argv)
     try:
-        out = export_model_dir(args.model, args.out)
+        out = export_model_dir(args.model, args.out, tokenizer_dir=args.tokenizer)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

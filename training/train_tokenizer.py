@@ -7,6 +7,14 @@ Loss: L1 + (1 - SSIM) + image-gradient L1, plus an optional patch GAN (hinge) on
 is above zero. Held-out reconstruction PSNR is reported at each validation. At the end the
 latents are calibrated to zero mean and unit variance on training frames, and the tokenizer
 directory (`<train.out_dir>/tokenizer` unless `out=`) is written with the EMA weights.
+
+Decoder only (`init_from=DIR train_encoder=false`): the encoder, shift and scale of the tokenizer in
+DIR are kept and only the decoder learns (its own, or a new one: `overrides` such as a wider
+`decoder_block_out_channels`). The latents stay exactly what they were, so latent shards and world
+models made with DIR work with the new tokenizer unchanged (it keeps DIR's `fingerprint`):
+
+    python -m training.train_tokenizer --config training/configs/decoder_default.yaml \
+        init_from=runs/tokenizer/tokenizer train.out_dir=runs/decoder
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from torch.func import functional_call
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
 from gameworld.models import DEFAULT_TOKENIZER, FrameTokenizer
+from gameworld.models.tokenizer import on_decoding_path
 from training import distributed
 from training.config import parse_job_args, to_dict
 from training.distributed import DistEnv
@@ -58,12 +67,46 @@ class ReconstructionValidation:
 @dataclass
 class TokenizerJob:
     tokenizer: str = DEFAULT_TOKENIZER  # a name in TOKENIZER_CONFIGS
+    overrides: dict = field(default_factory=dict)  # autoencoder config fields over the named config
+    init_from: str | None = None  # a tokenizer directory whose weights start the run (see `initialise_from`)
+    train_encoder: bool = True  # false: only the decoder learns; init_from's latents are kept exactly
     out: str | None = None  # tokenizer directory to write; default <train.out_dir>/tokenizer
     calibration_frames: int = 256  # training frames that set the latent shift and scale
     data: FramesConfig = field(default_factory=FramesConfig)
     loss: ReconstructionLossConfig = field(default_factory=ReconstructionLossConfig)
     validation: ReconstructionValidation = field(default_factory=ReconstructionValidation)
     train: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def __post_init__(self) -> None:
+        if not self.train_encoder and not self.init_from:
+            raise ValueError("train_encoder=false keeps the encoder of another tokenizer: set init_from to "
+                             "its directory")
+
+    def build_tokenizer(self) -> FrameTokenizer:
+        """A fresh tokenizer of this job's config and overrides."""
+        return FrameTokenizer.from_config(self.tokenizer, **self.overrides)
+
+
+def initialise_from(tokenizer: FrameTokenizer, path: str) -> bool:
+    """Copy the weights, shift and scale of the tokenizer directory `path`; True if its decoder came too.
+
+    The encoding side (everything but the decoder) must have the same names and shapes; the decoder
+    is copied when it matches as well, and otherwise stays fresh: a new decoder for the same latents.
+    """
+    source, target = FrameTokenizer.from_pretrained(path).state_dict(), tokenizer.state_dict()
+
+    def matching(decoding: bool) -> bool:
+        names = {n for n in target if on_decoding_path(n) == decoding}
+        theirs = {n for n in source if on_decoding_path(n) == decoding}
+        return names == theirs and all(source[n].shape == target[n].shape for n in names)
+
+    if not matching(decoding=False):
+        raise ValueError(f"{path}: its encoder differs from the one this job builds (tokenizer and "
+                         "overrides must give the same encoder and latent channels)")
+    with_decoder = matching(decoding=True)
+    tokenizer.load_state_dict({n: t for n, t in source.items() if with_decoder or not on_decoding_path(n)},
+                              strict=with_decoder)
+    return with_decoder
 
 
 def to_images(frames: torch.Tensor) -> torch.Tensor:
@@ -79,15 +122,22 @@ class TokenizerTrainee(nn.Module):
     learns from its own hinge loss on detached reconstructions.
     """
 
-    def __init__(self, tokenizer: FrameTokenizer, cfg: ReconstructionLossConfig) -> None:
+    def __init__(
+        self, tokenizer: FrameTokenizer, cfg: ReconstructionLossConfig, train_encoder: bool = True
+    ) -> None:
         super().__init__()
-        self.tokenizer, self.cfg = tokenizer, cfg
+        self.tokenizer, self.cfg, self.train_encoder = tokenizer, cfg, train_encoder
+        if not train_encoder:
+            for name, param in tokenizer.named_parameters():
+                param.requires_grad_(on_decoding_path(name))
         self.discriminator = PatchDiscriminator(cfg.disc_channels) if cfg.gan > 0 else None
 
     def forward(self, frames: torch.Tensor, adversarial: float = 0.0) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         images = to_images(frames)  # [N, 3, H, W]
-        recon = self.tokenizer._decode_raw(self.tokenizer._encode_raw(images))  # [N, 3, H, W]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_encoder):
+            latents = self.tokenizer._encode_raw(images)  # [N, C, h, w]
+        recon = self.tokenizer._decode_raw(latents)  # [N, 3, H, W]
         l1 = (recon - images).abs().mean()
         similarity = ssim(recon, images)
         loss = cfg.l1 * l1 + cfg.ssim * (1 - similarity) + cfg.gradient * gradient_loss(recon, images)
@@ -130,7 +180,7 @@ class ReconstructionPSNR:
             self.frames = gather_frames(held_out, cfg.validation.frames)
 
     def eval_tokenizer(self, trainer: Trainer) -> FrameTokenizer:
-        tokenizer = FrameTokenizer.from_config(self.cfg.tokenizer)
+        tokenizer = self.cfg.build_tokenizer()
         tokenizer.load_state_dict(tokenizer_weights(trainer.ema_state_dict()))
         return tokenizer.to(trainer.device).eval()
 
@@ -147,7 +197,13 @@ def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
     torch.manual_seed(cfg.train.seed)
     clips = ClipDataset(cfg.data.episodes, cfg.data.clip_len, stride=cfg.data.stride, seed=cfg.train.seed,
                         rank=env.rank, world_size=env.world_size)
-    trainee = TokenizerTrainee(FrameTokenizer.from_config(cfg.tokenizer), cfg.loss)
+    tokenizer = cfg.build_tokenizer()
+    if cfg.init_from:
+        with_decoder = initialise_from(tokenizer, cfg.init_from)
+        if env.is_main:
+            what = "encoder and decoder" if with_decoder else "its encoder; a new decoder"
+            print(f"started from {cfg.init_from} ({what})", file=sys.stderr)
+    trainee = TokenizerTrainee(tokenizer, cfg.loss, cfg.train_encoder)
     trainer: Trainer | None = None
 
     def loss(model, batch, generator):
@@ -164,11 +220,13 @@ def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
     tokenizer = validation.eval_tokenizer(trainer)
     out = Path(cfg.out or trainer.out_dir / "tokenizer")
     if env.is_main:
-        calibration = ClipDataset(cfg.data.episodes, cfg.data.clip_len, seed=cfg.train.seed)  # epoch 0 order
-        shift, scale = tokenizer.calibrate(gather_frames(calibration, cfg.calibration_frames).to(env.device))
+        if cfg.train_encoder:
+            calibration = ClipDataset(cfg.data.episodes, cfg.data.clip_len, seed=cfg.train.seed)  # epoch 0
+            tokenizer.calibrate(gather_frames(calibration, cfg.calibration_frames).to(env.device))
         tokenizer.cpu().save_pretrained(out)
-        print(f"tokenizer written to {out} (latent shift {shift.mean():.3f}, scale {scale.mean():.3f} "
-              "on average)", file=sys.stderr)
+        source = "calibrated" if cfg.train_encoder else f"kept from {cfg.init_from}"
+        print(f"tokenizer written to {out} (latent shift {tokenizer.shift.mean():.3f}, scale "
+              f"{tokenizer.scale.mean():.3f} on average, {source})", file=sys.stderr)
     distributed.barrier(env)
     return out
 

@@ -87,6 +87,15 @@ TOKENIZER_CONFIGS: dict[str, dict] = {
 }
 
 
+# Parameter names on the decoding path (diffusers autoencoders: the decoder, and KL's post-quant conv).
+DECODING_PREFIXES = ("autoencoder.decoder.", "autoencoder.post_quant_conv.")
+
+
+def on_decoding_path(name: str) -> bool:
+    """Whether a `FrameTokenizer` parameter or buffer only turns latents into frames (never the reverse)."""
+    return name.startswith(DECODING_PREFIXES)
+
+
 def _autoencoder_class(name: str, source: str) -> type:
     import diffusers
 
@@ -149,10 +158,14 @@ class FrameTokenizer(nn.Module):
         return self.latent_channels, height // factor, width // factor
 
     def fingerprint(self) -> str:
-        """A short hash of the weights, shift and scale: latents made by another tokenizer (or by
-        this one before more training) are not interchangeable with this one's."""
+        """A short hash of what makes the latents: the encoding side's weights, shift and scale.
+
+        Latents made by another tokenizer (or by this one before its encoder trained further) are not
+        interchangeable with this one's; a decoder trained further on the same latents keeps it.
+        """
         digest = hashlib.sha256()
-        for name, tensor in sorted(self.state_dict().items()):
+        encoding = {name: t for name, t in self.state_dict().items() if not on_decoding_path(name)}
+        for name, tensor in sorted(encoding.items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]

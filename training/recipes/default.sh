@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default model from nothing: voxel episodes -> tokenizer -> latent shards ->
-# world model (teacher) -> 2-step distilled student -> IDM -> one model directory.
+# a wider decoder for those latents -> world model (teacher) -> 2-step distilled student -> IDM -> one
+# model directory.
 #
 #   bash training/recipes/default.sh                      # the shipped recipe (a GPU + 16 cores: ~15 min)
-#   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~5.25 h)
+#   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~6 h)
 #   SCALE=smoke bash training/recipes/default.sh          # the same chain in a few minutes on a CPU
 #   RUN=runs/mine MODEL_OUT=models/mine bash training/recipes/default.sh
 #   STAGES="idm" bash training/recipes/default.sh         # some stages only (default: all, in order)
@@ -20,7 +21,7 @@ DATA=${DATA:-data/default}
 MODEL_OUT=${MODEL_OUT:-$RUN/model}
 PYTHON=${PYTHON:-python}
 WORKERS=${WORKERS:-$(nproc)}
-STAGES=${STAGES:-data tokenizer latents world distill idm}
+STAGES=${STAGES:-data tokenizer latents decoder world distill idm}
 SIZE=256x144
 # The world model and its distillation train under bf16 autocast wherever the hardware computes bf16
 # natively: a GPU, or a CPU with AVX512-BF16 or AMX (on a 2-core EPYC a world-model step is 1.6x
@@ -31,21 +32,21 @@ from training.trainer import native_bf16; print("bf16" if native_bf16(pick_devic
 case $SCALE in
   full)
     EPISODES=144 FRAMES=600 VAL_EPISODES=8
-    TOK_STEPS=4000 TOK_MIN=${TOK_MIN:-1.5} TOK_BATCH=16
+    TOK_STEPS=4000 TOK_MIN=${TOK_MIN:-1.5} TOK_BATCH=16 DEC_STEPS=4000 DEC_MIN=${DEC_MIN:-1.5} DEC_BATCH=16
     WORLD_STEPS=4000 WORLD_MIN=${WORLD_MIN:-3.5} WORLD_BATCH=64 WORLD_VAL=1000
     DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
     IDM_STEPS=6000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
-  cpu)  # what fits a 2-core CPU in an afternoon: about 5.25 hours (the world model: 170 min, the IDM: 58)
+  cpu)  # what fits a 2-core CPU in an afternoon: about 6 hours (world model 170 min, IDM 58, decoder 45)
     EPISODES=32 FRAMES=400 VAL_EPISODES=4
-    TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4
+    TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4 DEC_STEPS=3000 DEC_MIN=${DEC_MIN:-45} DEC_BATCH=8
     WORLD_STEPS=4200 WORLD_MIN=${WORLD_MIN:-170} WORLD_BATCH=4 WORLD_VAL=0
     DISTILL_STEPS=600 DISTILL_MIN=${DISTILL_MIN:-15} DISTILL_BATCH=4 DISTILL_VAL=0
     IDM_STEPS=10000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
   smoke)
     EPISODES=4 FRAMES=48 VAL_EPISODES=2
-    TOK_STEPS=20 TOK_MIN=2 TOK_BATCH=4
+    TOK_STEPS=20 TOK_MIN=2 TOK_BATCH=4 DEC_STEPS=10 DEC_MIN=2 DEC_BATCH=4
     WORLD_STEPS=20 WORLD_MIN=2 WORLD_BATCH=4 WORLD_VAL=20
     DISTILL_STEPS=10 DISTILL_MIN=2 DISTILL_BATCH=2 DISTILL_VAL=10
     IDM_STEPS=10 IDM_EPISODES=2 IDM_VAL_EPISODES=2 IDM_FRAMES=72
@@ -88,9 +89,16 @@ encode() {  # encode SPLIT: its episodes into latent shards, in parallel jobs of
   for i in "${pids[@]}"; do wait "$i"; done
 }
 wants latents && for split in voxel voxel_val; do stage "latents_$split" encode $split; done
+# A wider decoder on the tokenizer's frozen encoder: the same latents, sharper frames. The model
+# directory ships it (the world stage takes it as its tokenizer).
+wants decoder && stage decoder $PYTHON -m training.train_tokenizer \
+  --config training/configs/decoder_default.yaml init_from="$RUN/tokenizer/tokenizer" \
+  data.episodes="$DATA/voxel" validation.episodes="$DATA/voxel_val" train.out_dir="$RUN/decoder" \
+  train.max_steps=$DEC_STEPS train.max_minutes=$DEC_MIN train.batch_size=$DEC_BATCH \
+  train.num_workers=$((WORKERS > 8 ? 8 : WORKERS)) train.validate_every=0
 
 wants world && stage world $PYTHON -m training.train --config training/configs/default.yaml \
-  tokenizer="$RUN/tokenizer/tokenizer" data.shards="$DATA/latents_voxel" \
+  tokenizer="$RUN/decoder/tokenizer" data.shards="$DATA/latents_voxel" \
   validation.shards="$DATA/latents_voxel_val" validation.episodes="$DATA/voxel_val" \
   train.out_dir="$RUN/world" train.max_steps=$WORLD_STEPS train.max_minutes=$WORLD_MIN \
   train.batch_size=$WORLD_BATCH train.validate_every=$WORLD_VAL train.precision=$PRECISION
