@@ -8,9 +8,9 @@ Episodes (any format `gameworld.data.open_episode` reads) are numbered in sorted
 that number is each frame's `episode_index`. Episodes are grouped `--episodes-per-shard` at a
 time (group g holds episodes g*K .. g*K+K-1) and each group becomes `shard_<g>.safetensors`:
 latents (fp16), actions (`space.encode`), episode and frame indices, and a meta header with the
-action space, frame size, fps, tokenizer and its weights' fingerprint. A shard is written
+action space, frame size, fps, tokenizer and its encoder's fingerprint. A shard is written
 atomically, so an interrupted run resumes by skipping the shards that exist; a shard that another
-tokenizer made (or this one before more training) is encoded again. `--shard i/N` does the
+encoder made (or this one before more training) is encoded again. `--shard i/N` does the
 groups i, i+N, ...
 """
 

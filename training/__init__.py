@@ -7,5 +7,5 @@
     training/trainer.py          the one training loop: AdamW, warmup + cosine, clipping, EMA, logs
     training/rollouts.py         held-out next-frame loss and rollout PSNR (with sample mp4s)
     training/train.py            job: the world model (flow matching)      -> a model directory
-    training/train_tokenizer.py  job: the frame autoencoder                -> a tokenizer directory
+    training/train_tokenizer.py  job: the frame autoencoder (or a decoder) -> a tokenizer directory
 """
