@@ -1,9 +1,19 @@
-"""Image metrics on inputs whose answers are known: identical, shifted, noise, flat, blurred."""
+"""Image metrics on inputs whose answers are known: identical, shifted, noise, flat, blurred; pooled PSNR."""
 
 import numpy as np
 import pytest
 
-from gameworld.metrics.image import MAX_PSNR, feature_cosine, mean_colour, psnr, sharpness, ssim
+from gameworld.metrics.evaluate import RowAccumulator, summarise
+from gameworld.metrics.image import (
+    MAX_PSNR,
+    feature_cosine,
+    mean_colour,
+    mse,
+    psnr,
+    psnr_of_mse,
+    sharpness,
+    ssim,
+)
 
 
 def test_identical_frames_score_perfectly(make_frames):
@@ -13,11 +23,29 @@ def test_identical_frames_score_perfectly(make_frames):
 
 
 def test_psnr_matches_its_formula_for_a_constant_offset(make_frames):
-    frames = make_frames(2).astype(np.int16)
-    shifted = np.clip(frames + 10, 0, 255)
-    mse = ((shifted - frames) ** 2).mean(axis=(1, 2, 3))
-    expected = 10 * np.log10(255**2 / mse)
-    assert np.allclose(psnr(shifted.astype(np.uint8), frames.astype(np.uint8)), expected)
+    frames = make_frames(2)
+    shifted = np.clip(frames.astype(np.int16) + 10, 0, 255).astype(np.uint8)
+    errors = mse_of(shifted, frames)
+    expected = 10 * np.log10(255**2 / errors)
+    assert np.allclose(mse(shifted, frames), errors) and np.allclose(psnr(shifted, frames), expected)
+    assert np.allclose(psnr_of_mse(errors), expected) and psnr_of_mse(0.0) == MAX_PSNR
+
+
+def mse_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.float64) - b) ** 2).mean(axis=(1, 2, 3))
+
+
+def test_a_row_pools_squared_errors_so_a_perfect_clip_does_not_decide_its_psnr(make_frames):
+    truth = make_frames(3)
+    off = np.clip(truth.astype(np.int16) + 20, 0, 255).astype(np.uint8)
+    row = RowAccumulator(mse=[mse(truth, truth), mse(off, truth)], ssim=[np.ones(3), np.ones(3)],
+                         clip_keys=["plains_0_empty", "plains_0_forward"])
+    summary = summarise(row, None)
+    half = 10 * np.log10(255**2 / (mse_of(off, truth)[1] / 2))  # the perfect clip halves the mean error
+    assert np.isclose(summary["psnr"]["1"], half)
+    assert summary["psnr"]["1"] < 0.5 * (MAX_PSNR + psnr(off, truth)[1])  # what a mean of dB would say
+    assert summary["clip_psnr"]["plains_0_empty"]["1"] == MAX_PSNR
+    assert np.isclose(summary["clip_psnr"]["plains_0_forward"]["1"], psnr(off, truth)[1])
 
 
 def test_shifted_and_noisy_frames_rank_below_close_ones(make_frames):

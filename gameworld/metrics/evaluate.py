@@ -26,7 +26,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
 )
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
-from gameworld.metrics.image import feature_cosine, mean_colour, psnr, sharpness, ssim
+from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
 from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
 from gameworld.models.idm import InverseDynamicsModel
@@ -52,7 +52,8 @@ class Scorers:
 class RowAccumulator:
     """Per-clip results of one row, summarised by `summary()`."""
 
-    psnr: list[np.ndarray] = field(default_factory=list)  # [T] each
+    mse: list[np.ndarray] = field(default_factory=list)  # [T] each
+    clip_keys: list[str] = field(default_factory=list)
     ssim: list[np.ndarray] = field(default_factory=list)
     lpips: list[np.ndarray] = field(default_factory=list)
     predicted: list[ControlLabels] = field(default_factory=list)
@@ -99,9 +100,10 @@ def score_clip(
     poses: list[dict],
     scorers: Scorers,
 ) -> None:
-    row.psnr.append(psnr(frames, truth))
+    row.mse.append(mse(frames, truth))
     row.ssim.append(ssim(frames, truth))
     row.names.append(clip.name)
+    row.clip_keys.append(clip.key)
     if scorers.lpips is not None:
         row.lpips.append(scorers.lpips.frames(frames, truth))
     if scorers.idm is not None:
@@ -127,12 +129,18 @@ def _controls(predicted: list[ControlLabels], asked: list[ControlLabels]) -> dic
 
 
 def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) -> dict:
-    """The numbers of one row (None where a metric was not computed)."""
+    """The numbers of one row (None where a metric was not computed).
+
+    PSNR at frame h is that of the squared error pooled over the clips, not a mean of per-clip
+    dB: a clip equal to the truth (copy-last-frame on a still scene) has an infinite PSNR, and a
+    mean of dB would be decided by whatever finite value stands in for it. The PSNR of each clip
+    is in `clip_psnr`.
+    """
     curve = lambda values: np.mean(np.stack(values), axis=0) if values else None  # noqa: E731
-    psnr_curve, ssim_curve, lpips_curve = curve(row.psnr), curve(row.ssim), curve(row.lpips)
+    psnr_curve, ssim_curve, lpips_curve = psnr_of_mse(curve(row.mse)), curve(row.ssim), curve(row.lpips)
     at = lambda c, h: None if c is None or h >= len(c) else float(c[h])  # noqa: E731
     out = {
-        "clips": len(row.psnr),
+        "clips": len(row.mse),
         "psnr": {str(h): at(psnr_curve, h) for h in HORIZONS},
         "ssim": {str(h): at(ssim_curve, h) for h in HORIZONS},
         "lpips": {str(h): at(lpips_curve, h) for h in HORIZONS},
@@ -142,6 +150,10 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
             "psnr": psnr_curve.tolist(),
             "ssim": ssim_curve.tolist(),
             "lpips": None if lpips_curve is None else lpips_curve.tolist(),
+        },
+        "clip_psnr": {
+            key: {str(h): at(psnr_of_mse(errors), h) for h in HORIZONS}
+            for key, errors in zip(row.clip_keys, row.mse, strict=True)
         },
         "fvd": None,
         "keyboard_accuracy": None,

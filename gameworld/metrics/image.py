@@ -33,12 +33,21 @@ def _pair(prediction, target) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ..
     return a, b, tuple(np.shape(target)[:-3])
 
 
+def mse(prediction, target) -> np.ndarray:
+    """Mean squared error per frame, on 0..255 values."""
+    a, b, lead = _pair(prediction, target)
+    return (a - b).pow(2).flatten(1).mean(1).numpy().reshape(lead)
+
+
+def psnr_of_mse(errors) -> np.ndarray:
+    """Mean squared errors (0..255 values) -> PSNR in dB (an error of 0: `MAX_PSNR`)."""
+    errors = np.asarray(errors, dtype=np.float64)
+    return np.minimum(10 * np.log10(255.0**2 / np.maximum(errors, 1e-12)), MAX_PSNR)
+
+
 def psnr(prediction, target) -> np.ndarray:
     """PSNR in dB per frame (identical frames: `MAX_PSNR`)."""
-    a, b, lead = _pair(prediction, target)
-    mse = (a - b).pow(2).flatten(1).mean(1)
-    values = 10 * torch.log10(255.0**2 / mse.clamp_min(1e-12))
-    return values.clamp(max=MAX_PSNR).numpy().reshape(lead)
+    return psnr_of_mse(mse(prediction, target))
 
 
 def _gaussian_window() -> torch.Tensor:

@@ -20,6 +20,7 @@ from gameworld.metrics.evaluate import finite_or_none
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 NOT_COMPUTED = "not computed"
+CLIP_TABLE_MAX = 32  # reports of more clips keep the per-clip PSNR in results.json only
 
 
 def _fmt(value, digits: int = 2, percent: bool = False) -> str:
@@ -42,6 +43,9 @@ def markdown(results: dict, command: str = "") -> str:
         "",
         "## Against the ground truth",
         "",
+        "PSNR at frame h: of the squared error pooled over the clips (a clip equal to the truth adds "
+        "an error of 0, not an arbitrary dB value).",
+        "",
     ]
     head = ["row", *[f"PSNR@{h}" for h in horizons], *[f"SSIM@{h}" for h in horizons], "LPIPS@16", "FVD"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -54,6 +58,14 @@ def markdown(results: dict, command: str = "") -> str:
             _fmt(row["fvd"], 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    clip_psnr = {name: row["clip_psnr"] for name, row in rows.items() if name != "ground truth"}
+    keys = list(next(iter(clip_psnr.values())))
+    reaches_8 = any(per[key].get("8") is not None for per in clip_psnr.values() for key in keys)
+    if reaches_8 and len(keys) <= CLIP_TABLE_MAX:
+        lines += ["", "## PSNR@8 per clip (dB; 100: equal to the truth)", ""]
+        lines += ["| clip | " + " | ".join(clip_psnr) + " |", "|" + "---|" * (len(clip_psnr) + 1)]
+        for key in keys:
+            lines.append(f"| {key} | " + " | ".join(_fmt(per[key]["8"]) for per in clip_psnr.values()) + " |")
     lines += ["", "## Controllability (IDM) and consistency", ""]
     head = [
         "row",
