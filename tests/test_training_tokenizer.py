@@ -10,12 +10,12 @@ from conftest import write_smooth_episodes
 from safetensors.torch import load_file
 
 from gameworld.data import ClipDataset
+from gameworld.metrics.image import psnr
 from gameworld.models import FrameTokenizer
 from training import train_tokenizer
 from training.config import load_config
 from training.distributed import DistEnv
 from training.image_losses import PatchDiscriminator, gradient_loss, hinge_discriminator_loss, ssim
-from training.metrics import psnr
 
 RECIPE = Path(__file__).resolve().parents[1] / "training" / "configs" / "tokenizer_smoke.yaml"
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -42,16 +42,6 @@ def test_patch_discriminator_and_hinge_loss():
     assert logits.shape == (2, 1, 4, 8)  # one logit per patch
     assert hinge_discriminator_loss(torch.full((4,), 2.0), torch.full((4,), -2.0)).item() == 0.0
     assert hinge_discriminator_loss(torch.zeros(4), torch.zeros(4)).item() == 2.0
-
-
-def test_psnr_known_values():
-    a = np.zeros((2, 4, 4, 3), np.uint8)
-    b = a.copy()
-    b[1] = 255
-    values = psnr(a, b)
-    assert values[0] == 100.0 and values[1] == pytest.approx(0.0)
-    with pytest.raises(ValueError, match="one shape"):
-        psnr(a, b[:, :2])
 
 
 @pytest.fixture(scope="module")

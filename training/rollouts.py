@@ -21,8 +21,8 @@ from gameworld.atomic import staged
 from gameworld.data import ClipDataset, find_episodes, open_episode
 from gameworld.data.video import write_video
 from gameworld.diffusion import add_noise, velocity_target
+from gameworld.metrics.image import psnr
 from gameworld.models.dit import NextFrameDiT
-from training.metrics import psnr
 
 NOISE_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)
 

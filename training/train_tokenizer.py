@@ -31,13 +31,13 @@ from torch.func import functional_call
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
+from gameworld.metrics.image import psnr
 from gameworld.models import DEFAULT_TOKENIZER, FrameTokenizer
 from gameworld.models.tokenizer import on_decoding_path
 from training import distributed
 from training.config import parse_job_args, to_dict
 from training.distributed import DistEnv
 from training.image_losses import PatchDiscriminator, gradient_loss, hinge_discriminator_loss, ssim
-from training.metrics import psnr
 from training.trainer import Trainer, TrainerConfig
 
 
