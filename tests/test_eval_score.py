@@ -3,10 +3,12 @@
 import json
 import shutil
 
+import numpy as np
+
 from eval.score import main
 from gameworld.models.idm import InverseDynamicsModel
 
-SMALL = ["--frames", "5", "--long-frames", "6", "--context", "2"]
+SMALL = ["--frames", "9", "--long-frames", "6", "--context", "2"]
 
 
 def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
@@ -23,9 +25,16 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
     assert rows["ground truth"]["psnr"]["1"] == 100.0 and rows["ground truth"]["ssim"]["1"] == 1.0
     assert rows["model"]["lpips"]["1"] is None and rows["model"]["fvd"] is None  # no weights: not computed
     assert rows["model"]["keyboard_accuracy"] is not None and len(rows["model"]["per_action"]) == 16
-    assert rows["model"]["psnr"]["64"] is None  # beyond these 5-frame clips
+    assert rows["model"]["psnr"]["64"] is None  # beyond these 9-frame clips
+    per_clip = rows["copy-last-frame"]["clip_psnr"]
+    assert len(per_clip) == 16 and per_clip["mushroom_0_empty"]["8"] == 100.0  # nothing moves: exact
+    at_8 = np.array([clip["8"] for clip in per_clip.values()])
+    pooled = -10 * np.log10(np.mean(10 ** (-at_8 / 10)))  # PSNR of the mean squared error
+    assert np.isclose(rows["copy-last-frame"]["psnr"]["8"], pooled, rtol=1e-6)
+    assert pooled < at_8.mean() - 3.0  # a mean of dB would count the exact clip as 100 dB
     markdown = (out / "results.md").read_text()
     assert "not computed" in markdown and "python -m eval.score" in markdown
+    assert "PSNR@8 per clip" in markdown and "| mushroom_0_empty |" in markdown
     for name in (
         "grid.mp4",
         "psnr_vs_horizon.png",
