@@ -16,6 +16,10 @@ from gameworld.metrics.image import (
 )
 
 
+def mse_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return ((a.astype(np.float64) - b) ** 2).mean(axis=(1, 2, 3))
+
+
 def test_identical_frames_score_perfectly(make_frames):
     frames = make_frames(3)
     assert np.all(psnr(frames, frames) == MAX_PSNR)
@@ -29,10 +33,6 @@ def test_psnr_matches_its_formula_for_a_constant_offset(make_frames):
     expected = 10 * np.log10(255**2 / errors)
     assert np.allclose(mse(shifted, frames), errors) and np.allclose(psnr(shifted, frames), expected)
     assert np.allclose(psnr_of_mse(errors), expected) and psnr_of_mse(0.0) == MAX_PSNR
-
-
-def mse_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return ((a.astype(np.float64) - b) ** 2).mean(axis=(1, 2, 3))
 
 
 def test_a_row_pools_squared_errors_so_a_perfect_clip_does_not_decide_its_psnr(make_frames):
