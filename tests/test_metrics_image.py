@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from gameworld.actions import Action
 from gameworld.metrics.evaluate import RowAccumulator, summarise
 from gameworld.metrics.image import (
     MAX_PSNR,
@@ -14,6 +15,7 @@ from gameworld.metrics.image import (
     sharpness,
     ssim,
 )
+from gameworld.metrics.protocol import ScoreClip
 
 
 def mse_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -38,8 +40,8 @@ def test_psnr_matches_its_formula_for_a_constant_offset(make_frames):
 def test_a_row_pools_squared_errors_so_a_perfect_clip_does_not_decide_its_psnr(make_frames):
     truth = make_frames(3)
     off = np.clip(truth.astype(np.int16) + 20, 0, 255).astype(np.uint8)
-    row = RowAccumulator(mse=[mse(truth, truth), mse(off, truth)], ssim=[np.ones(3), np.ones(3)],
-                         clip_keys=["plains_0_empty", "plains_0_forward"])
+    clips = [ScoreClip(name, "plains", 0, 0, (Action.null(),) * 3) for name in ("empty", "forward")]
+    row = RowAccumulator(clips=clips, mse=[mse(truth, truth), mse(off, truth)], ssim=[np.ones(3), np.ones(3)])
     summary = summarise(row, None)
     half = 10 * np.log10(255**2 / (mse_of(off, truth)[1] / 2))  # the perfect clip halves the mean error
     assert np.isclose(summary["psnr"]["1"], half)

@@ -52,13 +52,12 @@ class Scorers:
 class RowAccumulator:
     """Per-clip results of one row, summarised by `summary()`."""
 
+    clips: list[ScoreClip] = field(default_factory=list)
     mse: list[np.ndarray] = field(default_factory=list)  # [T] each
-    clip_keys: list[str] = field(default_factory=list)
     ssim: list[np.ndarray] = field(default_factory=list)
     lpips: list[np.ndarray] = field(default_factory=list)
     predicted: list[ControlLabels] = field(default_factory=list)
     asked: list[ControlLabels] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
     camera_error: list[np.ndarray] = field(default_factory=list)  # [T, 2] degrees
     cosine_consecutive: list[float] = field(default_factory=list)
     cosine_to_first: list[float] = field(default_factory=list)
@@ -100,10 +99,9 @@ def score_clip(
     poses: list[dict],
     scorers: Scorers,
 ) -> None:
+    row.clips.append(clip)
     row.mse.append(mse(frames, truth))
     row.ssim.append(ssim(frames, truth))
-    row.names.append(clip.name)
-    row.clip_keys.append(clip.key)
     if scorers.lpips is not None:
         row.lpips.append(scorers.lpips.frames(frames, truth))
     if scorers.idm is not None:
@@ -140,7 +138,7 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
     psnr_curve, ssim_curve, lpips_curve = psnr_of_mse(curve(row.mse)), curve(row.ssim), curve(row.lpips)
     at = lambda c, h: None if c is None or h >= len(c) else float(c[h])  # noqa: E731
     out = {
-        "clips": len(row.mse),
+        "clips": len(row.clips),
         "psnr": {str(h): at(psnr_curve, h) for h in HORIZONS},
         "ssim": {str(h): at(ssim_curve, h) for h in HORIZONS},
         "lpips": {str(h): at(lpips_curve, h) for h in HORIZONS},
@@ -152,8 +150,8 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
             "lpips": None if lpips_curve is None else lpips_curve.tolist(),
         },
         "clip_psnr": {
-            key: {str(h): at(psnr_of_mse(errors), h) for h in HORIZONS}
-            for key, errors in zip(row.clip_keys, row.mse, strict=True)
+            clip.key: {str(h): at(psnr_of_mse(errors), h) for h in HORIZONS}
+            for clip, errors in zip(row.clips, row.mse, strict=True)
         },
         "fvd": None,
         "keyboard_accuracy": None,
@@ -168,8 +166,9 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
     if row.predicted:
         out.update(_controls(row.predicted, row.asked))
         per_action = {}
-        for name in dict.fromkeys(row.names):
-            index = [i for i, n in enumerate(row.names) if n == name]
+        names = [clip.name for clip in row.clips]
+        for name in dict.fromkeys(names):
+            index = [i for i, n in enumerate(names) if n == name]
             result = _controls([row.predicted[i] for i in index], [row.asked[i] for i in index])
             per_action[name] = {k: result[k] for k in ("keyboard_accuracy", "mouse_accuracy")}
         out["per_action"] = per_action
