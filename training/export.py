@@ -49,9 +49,10 @@ def export_model_dir(
     config, tokenizer, _ = load_model_dir(source)  # checks the whole directory first
     if tokenizer_dir is not None:
         replacement = FrameTokenizer.from_pretrained(tokenizer_dir)
-        if replacement.fingerprint() != tokenizer.fingerprint():
+        theirs, ours = replacement.fingerprint(), tokenizer.fingerprint()
+        if theirs != ours:
             raise ValueError(f"{tokenizer_dir}: makes other latents than the tokenizer of {source} "
-                             f"(fingerprint {replacement.fingerprint()}, not {tokenizer.fingerprint()}); "
+                             f"(fingerprint {theirs}, not {ours}); "
                              "only a tokenizer with the same encoder, shift and scale can replace it")
         tokenizer = replacement
     with staged_directory(out) as staging:
