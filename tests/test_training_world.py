@@ -215,3 +215,44 @@ def test_a_run_can_learn_on_the_rollouts_of_another_model(data, tmp_path, monkey
         train.run(smoke(data, tmp_path / "other", f"rollout.model={roller}"), DistEnv())
     with pytest.raises(ValueError, match="rollout needs a probability in"):
         smoke(data, tmp_path / "bad", f"rollout.model={roller}", "rollout.probability=1.5")
+
+
+class StillEpisode:
+    """`frames` copies of one grey frame after `context` of another: what `rollout_psnr` reads."""
+
+    fps = 20.0
+
+    def __init__(self, context_value: int, value: int, context: int, frames: int) -> None:
+        values = [context_value] * context + [value] * frames
+        self.frames = np.stack([np.full((8, 8, 3), v, np.uint8) for v in values])
+        self.actions = [Action() for _ in values]
+
+    def read_frames(self, start: int, stop: int) -> np.ndarray:
+        return self.frames[start:stop]
+
+
+class OffsetEngine:
+    """Plays each episode's true future frames plus a fixed offset per episode."""
+
+    def __init__(self, episodes: list, offsets: list[int], context: int) -> None:
+        self.futures = [e.frames[context:].astype(int) + o for e, o in zip(episodes, offsets, strict=True)]
+
+    def reset(self, frames, actions) -> None:
+        self.current = self.futures.pop(0)
+
+    def rollout(self, actions) -> np.ndarray:
+        return self.current.astype(np.uint8)
+
+
+def test_rollout_psnr_pools_the_squared_error_so_an_exact_episode_adds_zero_not_100_db():
+    from training.rollouts import rollout_psnr
+
+    context, frames = 2, 3
+    still = StillEpisode(100, 100, context, frames)  # nothing moves: copy-last-frame is exact
+    moving = StillEpisode(100, 120, context, frames)  # copy-last-frame off by 20 grey levels
+    episodes = [still, moving]
+    values = rollout_psnr(OffsetEngine(episodes, [0, 20], context), episodes, context, frames, None)
+    half_of_400 = 10 * np.log10(255**2 / 200)  # 25.1 dB: the mean of errors 0 and 400
+    assert values["copy_last_psnr"] == pytest.approx(half_of_400)  # a mean of dB would read 61.0
+    assert values["rollout_psnr"] == pytest.approx(half_of_400)  # exact on one, off by 20 on the other
+    assert values["rollout_psnr_last"] == pytest.approx(half_of_400)

@@ -4,9 +4,11 @@
   sampler's context noise level) and the last is noised to a fixed set of levels; the mean squared
   velocity error of the last frame. Fixed seeds: the same number for the same weights.
 - `rollout_psnr`: the engine is started from the first `context` frames of a held-out episode and
-  plays its next `frames` actions; PSNR of each generated frame to the recorded one, beside the
-  copy-last-frame baseline (the last context frame held still). Each rollout is written as an
-  mp4, generated (left) next to ground truth (right).
+  plays its next `frames` actions; PSNR of the generated frames to the recorded ones, beside the
+  copy-last-frame baseline (the last context frame held still). Like `eval.score`, a PSNR is that
+  of the squared error pooled over frames and episodes, so an episode that holds still (where
+  copy-last-frame is exact) adds an error of 0 instead of a stand-in for infinite dB. Each
+  rollout is written as an mp4, generated (left) next to ground truth (right).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gameworld.atomic import staged
 from gameworld.data import ClipDataset, find_episodes, open_episode
 from gameworld.data.video import write_video
 from gameworld.diffusion import add_noise, velocity_target
-from gameworld.metrics.image import psnr
+from gameworld.metrics.image import mse, psnr_of_mse
 from gameworld.models.dit import NextFrameDiT
 
 NOISE_LEVELS = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -70,20 +72,21 @@ def held_out_episodes(directory: str | Path, count: int, length: int) -> list:
 
 
 def rollout_psnr(engine, episodes: list, context: int, frames: int, sample_dir: Path | None) -> dict:
-    """PSNR of engine rollouts against the recorded frames (mean over frames, and at the last one),
-    and of the copy-last-frame baseline."""
-    per_frame, baseline = [], []
+    """PSNR of engine rollouts against the recorded frames (over all frames, and at the last one),
+    and of the copy-last-frame baseline; each from the squared error pooled over the episodes."""
+    errors, baseline = [], []
     for number, episode in enumerate(episodes):
         truth = episode.read_frames(0, context + frames)  # [context + frames, H, W, 3]
         engine.reset(frames=truth[:context], actions=episode.actions[:context])
         generated = engine.rollout(episode.actions[context : context + frames])  # [frames, H, W, 3]
-        per_frame.append(psnr(generated, truth[context:]))
-        baseline.append(psnr(np.broadcast_to(truth[context - 1], generated.shape), truth[context:]))
+        errors.append(mse(generated, truth[context:]))
+        baseline.append(mse(np.broadcast_to(truth[context - 1], generated.shape), truth[context:]))
         if sample_dir is not None:
             side_by_side = np.concatenate([generated, truth[context:]], axis=2)  # [frames, H, 2W, 3]
             sample_dir.mkdir(parents=True, exist_ok=True)
             with staged(sample_dir / f"rollout_{number}.mp4") as tmp:
                 write_video(tmp, side_by_side, fps=episode.fps)
-    per_frame = np.stack(per_frame)  # [episodes, frames]
-    return {"rollout_psnr": float(per_frame.mean()), "rollout_psnr_last": float(per_frame[:, -1].mean()),
-            "copy_last_psnr": float(np.mean(baseline))}
+    errors = np.stack(errors)  # [episodes, frames]
+    return {"rollout_psnr": float(psnr_of_mse(errors.mean())),
+            "rollout_psnr_last": float(psnr_of_mse(errors[:, -1].mean())),
+            "copy_last_psnr": float(psnr_of_mse(np.mean(baseline)))}
