@@ -21,6 +21,7 @@ from gameworld.models import FrameTokenizer
 from training import train
 from training.config import load_config
 from training.distributed import DistEnv
+from training.rollouts import rollout_psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "training" / "configs" / "smoke.yaml"
@@ -245,8 +246,6 @@ class OffsetEngine:
 
 
 def test_rollout_psnr_pools_the_squared_error_so_an_exact_episode_adds_zero_not_100_db():
-    from training.rollouts import rollout_psnr
-
     context, frames = 2, 3
     still = StillEpisode(100, 100, context, frames)  # nothing moves: copy-last-frame is exact
     moving = StillEpisode(100, 120, context, frames)  # copy-last-frame off by 20 grey levels
