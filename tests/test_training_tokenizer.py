@@ -10,7 +10,7 @@ from conftest import write_smooth_episodes
 from safetensors.torch import load_file
 
 from gameworld.data import ClipDataset
-from gameworld.metrics.image import psnr
+from gameworld.metrics.image import mse, psnr, psnr_of_mse
 from gameworld.models import FrameTokenizer
 from training import train_tokenizer
 from training.config import load_config
@@ -65,9 +65,14 @@ def test_tokenizer_job_learns_calibrates_and_exports(episodes, tmp_path):
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     loss = [line["train/loss"] for line in lines if "train/loss" in line]
     assert len(loss) == 12 and np.mean(loss[-3:]) < 0.8 * np.mean(loss[:3]), loss
+    tokenizer = FrameTokenizer.from_pretrained(directory)  # the EMA weights the last validation scored
+    validation = ClipDataset(cfg.validation.episodes, cfg.data.clip_len, seed=0)
+    held_out = train_tokenizer.gather_frames(validation, cfg.validation.frames)
+    errors = mse(tokenizer.decode(tokenizer.encode(held_out)), held_out)  # per frame
+    assert lines[-1]["val/recon_psnr"] == pytest.approx(float(psnr_of_mse(errors.mean())), abs=1e-3)
     assert lines[-1]["val/recon_psnr"] > 8.0
+    assert errors.std() > 0.01 * errors.mean()  # unequal errors: a mean of per-frame dB would read otherwise
 
-    tokenizer = FrameTokenizer.from_pretrained(directory)
     checkpoint = load_file(str(out / "checkpoints" / "step_000012" / "tensors.safetensors"))
     weights = load_file(str(directory / "diffusion_pytorch_model.safetensors"))
     assert all(torch.equal(v, checkpoint[f"ema/tokenizer.autoencoder.{k}"]) for k, v in weights.items())

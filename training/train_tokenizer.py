@@ -31,7 +31,7 @@ from torch.func import functional_call
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
-from gameworld.metrics.image import psnr
+from gameworld.metrics.image import mse, psnr_of_mse
 from gameworld.models import DEFAULT_TOKENIZER, FrameTokenizer
 from gameworld.models.tokenizer import on_decoding_path
 from training import distributed
@@ -170,7 +170,8 @@ def gather_frames(clips: ClipDataset, count: int) -> torch.Tensor:
 
 
 class ReconstructionPSNR:
-    """Held-out reconstruction PSNR of the EMA tokenizer (rank 0; every rank joins the gather)."""
+    """Held-out reconstruction PSNR of the EMA tokenizer, of the squared error pooled over the frames
+    (as `eval.score` pools it; rank 0, every rank joins the gather)."""
 
     def __init__(self, cfg: TokenizerJob) -> None:
         self.cfg = cfg
@@ -189,7 +190,7 @@ class ReconstructionPSNR:
         if self.frames is None or not trainer.env.is_main:
             return {}
         recon = tokenizer.decode(tokenizer.encode(self.frames.to(trainer.device))).cpu()
-        return {"recon_psnr": float(np.mean(psnr(recon, self.frames)))}
+        return {"recon_psnr": float(psnr_of_mse(np.mean(mse(recon, self.frames))))}
 
 
 def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
