@@ -7,7 +7,9 @@ import torch
 from gameworld.actions import Action, ActionSpace
 from gameworld.metrics.controls import (
     DEAD_ZONE_DEG,
+    balanced_accuracy,
     camera_class,
+    class_recalls,
     group_accuracies,
     labels_from_actions,
     labels_from_encoded,
@@ -35,6 +37,15 @@ def test_labels_from_actions_and_from_encoded_rows_agree():
     scores = group_accuracies(a, b)
     assert all(v["accuracy"] == 1.0 and v["frames"] == 4 for v in scores.values())
     assert camera_class(torch.tensor([-5.0]), torch.tensor([5.0])).tolist() == [5]  # up-right
+
+
+def test_class_recalls_are_per_class_shares_and_their_mean_is_the_balanced_accuracy():
+    target = np.array([0, 0, 0, 0, 2, 2, 1])
+    predicted = np.array([0, 0, 0, 2, 2, 0, 1])
+    recalls = class_recalls(predicted, target, ["still", "left", "right", "up"])
+    assert recalls == {"still": {"recall": 0.75, "frames": 4}, "left": {"recall": 1.0, "frames": 1},
+                       "right": {"recall": 0.5, "frames": 2}, "up": {"recall": None, "frames": 0}}
+    assert balanced_accuracy(predicted, target) == pytest.approx((0.75 + 1.0 + 0.5) / 3)
 
 
 def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make_frames):

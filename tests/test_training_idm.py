@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from gameworld.metrics.controls import CAMERA_CLASS_NAMES
 from gameworld.models.idm import InverseDynamicsModel
 from gameworld.voxel.episodes import write_voxel_episode
 from training import train_idm
@@ -48,9 +50,14 @@ def test_the_job_trains_validates_and_writes_a_loadable_idm(episodes, tmp_path):
     assert train_idm.main(argv) == 0
     report = json.loads((out / "held_out_accuracy.json").read_text())
     assert report["steps"] == 4 and report["train_episodes"] == 2
+    directions = report["held_out"].pop("camera_directions")
     assert set(report["held_out"]) == {"move", "strafe", "jump", "attack", "camera"}
     groups = report["held_out"].values()
     assert all(0.0 <= g["accuracy"] <= 1.0 and g["frames"] == 2 * 15 for g in groups)  # 2 clips, 15 ticks
+    assert list(directions) == list(CAMERA_CLASS_NAMES)
+    assert sum(d["frames"] for d in directions.values()) == 30
+    recalls = [d["recall"] for d in directions.values() if d["frames"]]
+    assert report["held_out"]["camera"]["balanced"] == pytest.approx(np.mean(recalls))
     idm = InverseDynamicsModel.from_pretrained(out)
     assert idm.config.width == 48
     (tmp_path / "empty").mkdir()

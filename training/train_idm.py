@@ -36,8 +36,10 @@ from gameworld.actions import ActionSpace
 from gameworld.atomic import write_text_atomic
 from gameworld.data import find_episodes, open_episode
 from gameworld.metrics.controls import (
+    CAMERA_CLASS_NAMES,
     GROUPS,
     ControlLabels,
+    class_recalls,
     group_accuracies,
     join_transitions,
     labels_from_encoded,
@@ -171,12 +173,16 @@ def augment(frames: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
 
 
 def score_clips(idm: InverseDynamicsModel, clips: list[tuple[np.ndarray, ControlLabels]]) -> dict:
-    """Per-group accuracy of the IDM over clips of (frames uint8 [T, H, W, 3], labels)."""
+    """Per-group accuracy of the IDM over clips of (frames uint8 [T, H, W, 3], labels), and the
+    recall of every camera direction (`camera_directions`)."""
     predicted, targets = [], []
     for frames, labels in clips:
         predicted.append(idm.predict(frames[None])[0])
         targets.append(labels)
-    return group_accuracies(join_transitions(predicted), join_transitions(targets), skip_first=False)
+    predicted, targets = join_transitions(predicted), join_transitions(targets)
+    scores = group_accuracies(predicted, targets, skip_first=False)
+    scores["camera_directions"] = class_recalls(predicted.camera, targets.camera, CAMERA_CLASS_NAMES)
+    return scores
 
 
 class HeldOutAccuracy:

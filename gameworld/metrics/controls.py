@@ -128,6 +128,18 @@ def balanced_accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean([(predicted[target == c] == c).mean() for c in classes]))
 
 
+def class_recalls(predicted: np.ndarray, target: np.ndarray, names: Sequence[str]) -> dict[str, dict]:
+    """Per class name: the share of its frames predicted right ("recall"; None where it has no frames)
+    and its number of frames. `balanced_accuracy` is the mean of the recalls that are not None."""
+    predicted, target = np.asarray(predicted), np.asarray(target)
+    out = {}
+    for index, name in enumerate(names):
+        mask = target == index
+        out[name] = {"recall": float((predicted[mask] == index).mean()) if mask.any() else None,
+                     "frames": int(mask.sum())}
+    return out
+
+
 def group_accuracies(predicted: ControlLabels, target: ControlLabels, skip_first: bool = True) -> dict:
     """Per group: accuracy and balanced accuracy over the frames (frame 0 has no action: skipped)."""
     start = 1 if skip_first else 0
