@@ -1,5 +1,4 @@
-"""IDM: labels, round trip through save/load, per-transition outputs, decoding, loss, bad input,
-and the phase-correlation shifts it reads camera turns with."""
+"""IDM: labels, round trip through save/load, per-transition outputs, decoding, loss, bad input."""
 
 import numpy as np
 import pytest
@@ -15,14 +14,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
     labels_from_encoded,
 )
-from gameworld.models.idm import (
-    HEADS,
-    InverseDynamicsModel,
-    class_weights,
-    decode_outputs,
-    idm_loss,
-    phase_shifts,
-)
+from gameworld.models.idm import HEADS, InverseDynamicsModel, class_weights, decode_outputs, idm_loss
 
 SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 
@@ -56,50 +48,9 @@ def test_class_recalls_are_per_class_shares_and_their_mean_is_the_balanced_accur
     assert balanced_accuracy(predicted, target) == pytest.approx((0.75 + 1.0 + 0.5) / 3)
 
 
-def texture(height: int = 72, width: int = 128, seed: int = 0) -> torch.Tensor:
-    """A smooth random picture [3, height, width] in 0..1, wider and taller by half than asked for."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.rand(1, 3, height * 3 // 2 + 4, width * 3 // 2 + 4, generator=g)
-    return torch.nn.functional.avg_pool2d(noise, 5, 1)[0]
-
-
-def moved(picture: torch.Tensor, dy: float, dx: float, zoom: float = 1.0, size=(72, 128)) -> torch.Tensor:
-    """The centre `size` crop of `picture` with its content moved by (dy, dx) pixels and zoomed."""
-    _, h, w = picture.shape
-    theta = torch.tensor([[[1 / zoom, 0, -2 * dx / w], [0, 1 / zoom, -2 * dy / h]]])
-    grid = torch.nn.functional.affine_grid(theta, (1, 3, h, w), align_corners=False)
-    out = torch.nn.functional.grid_sample(picture[None], grid, align_corners=False)[0]
-    top, left = (h - size[0]) // 2, (w - size[1]) // 2
-    return out[:, top : top + size[0], left : left + size[1]]
-
-
-def test_phase_shifts_measure_whole_and_fractional_pixel_moves():
-    picture = texture()
-    moves = [(0, 0), (0, 0), (3, -5), (-7, 12), (-7, 12.25), (-7, 12.5), (-7, 12.75), (-7, 13)]
-    clip = torch.stack([moved(picture, dy, dx) for dy, dx in moves])[None]  # [1, 8, 3, 72, 128]
-    shifts = phase_shifts(clip, grid=2)  # [1, 7, 5, 3]
-    assert shifts.shape == (1, 7, 5, 3)
-    whole = shifts[0, :, 0]
-    assert whole[0, :2].abs().max() < 1e-3 and whole[0, 2] > 0.5  # a still pair: no shift, a high peak
-    torch.testing.assert_close(whole[1, :2], torch.tensor([3.0, -5.0]), atol=0.1, rtol=0)  # frame to frame
-    torch.testing.assert_close(whole[2, :2], torch.tensor([-10.0, 17.0]), atol=0.1, rtol=0)
-    torch.testing.assert_close(shifts[0, 1, 1:, :2], torch.tensor([[3.0, -5.0]] * 4), atol=0.15, rtol=0)
-    torch.testing.assert_close(whole[3:, 1], torch.full((4,), 0.25), atol=0.05, rtol=0)  # quarter pixels
-
-
-def test_phase_shift_tiles_tell_a_zoom_from_a_turn():
-    picture = texture(seed=1)
-    clip = torch.stack([moved(picture, 0, 0), moved(picture, 0, 0, zoom=1.06)])[None]
-    tiles = phase_shifts(clip, grid=2)[0, 0, 1:]  # row by row: top-left, top-right, bottom-left, bottom-right
-    assert (tiles[[0, 2], 1] < -1).all() and (tiles[[1, 3], 1] > 1).all()  # left go left, right go right
-    assert (tiles[[0, 1], 0] < -0.5).all() and (tiles[[2, 3], 0] > 0.5).all()  # top ones up, bottom ones down
-    flat = phase_shifts(torch.full((1, 2, 3, 72, 128), 0.3), grid=2)  # nothing to match: finite, a low peak
-    assert torch.isfinite(flat).all() and flat[..., 2].max() < 0.5
-
-
 def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make_frames):
     torch.manual_seed(0)
-    idm = InverseDynamicsModel(**SMALL, phase_grid=2).eval()
+    idm = InverseDynamicsModel(**SMALL).eval()
     frames = make_frames(7, height=36, width=64)[None]  # resized to 32x18 inside
     out = idm(frames)
     assert (
@@ -170,8 +121,6 @@ def test_bad_input_is_named():
         idm(np.zeros((1, 1, 18, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="width, height >= 16"):
         InverseDynamicsModel(width=8, height=8)
-    with pytest.raises(ValueError, match="phase_grid must be None or 1..2"):
-        InverseDynamicsModel(**SMALL, phase_grid=3)
 
 
 def test_class_weights_lift_rare_classes_and_power_zero_is_plain_cross_entropy():

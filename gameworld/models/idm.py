@@ -8,18 +8,13 @@ temporal-consistency metrics.
     frames uint8 [B, T, H, W, 3] --resize--> [B*T, 3, h, w] --frame encoder--> [B, T, C, h/8, w/8]
     pixel pairs [B, T-1, 6, h, w] --motion encoder--> [B, T-1, C, h/8, w/8]
     pairs (f[t-1], f[t], f[t] - f[t-1], motion) --pair encoder, flatten--> [B, T-1, D]
-    + phase correlation of each pair, whole frame and tiles --linear--> [B, T-1, D]
     temporal convolutions (both directions, dilated) --heads--> logits per transition t = 1..T-1
 
 A transition t is the tick that turned frame t-1 into frame t: its action is `a[t]` (the
 project's time convention), so the outputs line up with `actions[1:]`. The temporal layers see
 about +-14 transitions, enough to tell a held jump key from a single hop. The motion encoder sees
 both frames at full IDM resolution before any downsampling: a camera turn of a degree moves the
-picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away. Fast turns
-move it further (18 degrees: 16 pixels at 128x72) than the convolutions see; phase correlation
-(`phase_shifts`) measures any shift to a tenth of a pixel, in the whole frame and in a grid of
-tiles, so that a turn (every tile moves alike) stands apart from walking (tiles move apart) and
-jumping (the near ground moves, the sky does not).
+picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
 """
 
 from __future__ import annotations
@@ -37,55 +32,6 @@ from gameworld.metrics.controls import BINARY_KEYS, DEAD_ZONE_DEG, KEY_GROUPS, C
 HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name in BINARY_KEYS},
                          "pitch": 3, "yaw": 3, "camera": 2}
 CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
-PHASE_SHIFT_SCALE = 8.0  # phase-correlation shifts enter the network as pixels / this
-
-
-def phase_shifts(images: torch.Tensor, grid: int) -> torch.Tensor:
-    """The shift from each frame to the next by phase correlation, in the whole frame and its tiles.
-
-    images [B, T, C, h, w] -> [B, T-1, 1 + grid**2, 3]: per region (the whole frame, then the
-    `grid` x `grid` tiles row by row) the shift (dy, dx) in pixels of the picture's content, to a
-    fraction of a pixel, and the height of the correlation peak (1 for a pure shift, near 0 where
-    nothing matches, as in an empty sky). Channels are averaged; each region is windowed, so that its
-    edges do not correlate with themselves.
-    """
-    gray = images.float().mean(2)  # [B, T, h, w]
-    th, tw = gray.shape[-2] // grid, gray.shape[-1] // grid
-    regions = [gray] + [gray[..., i * th : (i + 1) * th, j * tw : (j + 1) * tw]
-                        for i in range(grid) for j in range(grid)]
-    return torch.stack([_region_shift(region) for region in regions], dim=2)  # [B, T-1, R, 3]
-
-
-def _region_shift(region: torch.Tensor) -> torch.Tensor:
-    """[B, T, h, w] -> [B, T-1, 3]: (dy, dx, peak) of frame t against frame t-1."""
-    h, w = region.shape[-2:]
-    window = torch.outer(torch.hann_window(h, periodic=False, device=region.device),
-                         torch.hann_window(w, periodic=False, device=region.device))
-    spectrum = torch.fft.rfft2((region - region.mean((-2, -1), keepdim=True)) * window)
-    cross = spectrum[:, 1:] * spectrum[:, :-1].conj()  # [B, T-1, h, w//2+1]
-    magnitude = cross.abs()
-    cross = cross / (magnitude + 1e-3 * magnitude.mean((-2, -1), keepdim=True) + 1e-12)
-    # A Gaussian of 1 pixel over the correlation gives its peak a Gaussian shape at any shift, whose
-    # vertex three samples place without the bias of a parabola through a sharp peak.
-    fy, fx = torch.fft.fftfreq(h, device=region.device), torch.fft.rfftfreq(w, device=region.device)
-    cross = cross * torch.exp(-2 * torch.pi**2 * (fy[:, None] ** 2 + fx[None, :] ** 2))
-    surface = torch.fft.irfft2(cross, s=(h, w)).flatten(0, 1)  # [B*(T-1), h, w], peak at the shift
-    peak, index = surface.flatten(1).max(dim=1)
-    y, x = index // w, index % w
-    rows = torch.arange(len(surface), device=region.device)
-
-    def vertex(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:  # of a Gaussian through 3 points
-        low, mid, high = (v.clamp_min(1e-6).log() for v in (before, peak, after))
-        curve = low - 2 * mid + high
-        offset = 0.5 * (low - high) / torch.where(curve < -1e-6, curve, -torch.ones_like(curve))
-        return offset.clamp(-0.5, 0.5)
-
-    dy = y + vertex(surface[rows, (y - 1) % h, x], surface[rows, (y + 1) % h, x])
-    dx = x + vertex(surface[rows, y, (x - 1) % w], surface[rows, y, (x + 1) % w])
-    dy = torch.where(dy > h / 2, dy - h, dy)  # wrap to -h/2..h/2
-    dx = torch.where(dx > w / 2, dx - w, dx)
-    height = peak * 2 * torch.pi  # the Gaussian's peak of a perfect match is 1 / (2 pi)
-    return torch.stack([dy, dx, height], dim=-1).unflatten(0, cross.shape[:2]).float()
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -105,15 +51,11 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         hidden_size: int = 256,
         temporal_layers: int = 3,
         kernel_size: int = 5,
-        phase_grid: int | None = None,
     ) -> None:
         super().__init__()
         if width < 16 or height < 16 or kernel_size % 2 == 0:
             raise ValueError(f"IDM needs width, height >= 16 and an odd kernel, got {width}x{height}, "
                              f"kernel {kernel_size}")
-        if phase_grid is not None and not 1 <= phase_grid <= min(width, height) // 8:
-            raise ValueError(f"IDM phase_grid must be None or 1..{min(width, height) // 8} tiles a side "
-                             f"(tiles of 8 pixels or more), got {phase_grid}")
         layers, cin = [], 3
         for cout in frame_channels:  # each halves the resolution
             layers.append(_conv(cin, cout, 2))
@@ -133,8 +75,6 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         for _ in pair_channels:
             h, w = (h + 1) // 2, (w + 1) // 2
         self.project = nn.Linear(pair_channels[-1] * h * w, hidden_size)
-        # None: no phase correlation (the IDMs trained before it had none)
-        self.shift_project = None if phase_grid is None else nn.Linear(3 * (1 + phase_grid**2), hidden_size)
         self.temporal = nn.ModuleList(
             nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=2**i * (kernel_size // 2), dilation=2**i)
             for i in range(temporal_layers)
@@ -177,10 +117,6 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         motion = self.motion_encoder(pixels).unflatten(0, (b, t - 1))  # [B, T-1, C, h', w']
         pairs = torch.cat([before, after, after - before, motion], dim=2).flatten(0, 1)  # [B*(T-1), 4C, ...]
         x = self.project(self.pair_encoder(pairs).flatten(1)).unflatten(0, (b, t - 1))  # [B, T-1, D]
-        if self.shift_project is not None:
-            shifts = phase_shifts(images, self.config.phase_grid)  # [B, T-1, R, 3]
-            scale = shifts.new_tensor([PHASE_SHIFT_SCALE, PHASE_SHIFT_SCALE, 1.0])
-            x = x + self.shift_project((shifts / scale).flatten(2))
         x = x.transpose(1, 2)  # [B, D, T-1]
         for conv, norm in zip(self.temporal, self.norms, strict=True):
             x = x + conv(F.silu(norm(x)))
