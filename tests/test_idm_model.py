@@ -7,7 +7,9 @@ import torch
 from gameworld.actions import Action, ActionSpace
 from gameworld.metrics.controls import (
     DEAD_ZONE_DEG,
+    ControlLabels,
     balanced_accuracy,
+    camera_accuracy_by_margin,
     camera_class,
     class_recalls,
     group_accuracies,
@@ -46,6 +48,19 @@ def test_class_recalls_are_per_class_shares_and_their_mean_is_the_balanced_accur
     assert recalls == {"still": {"recall": 0.75, "frames": 4}, "left": {"recall": 1.0, "frames": 1},
                        "right": {"recall": 0.5, "frames": 2}, "up": {"recall": None, "frames": 0}}
     assert balanced_accuracy(predicted, target) == pytest.approx((0.75 + 1.0 + 0.5) / 3)
+
+
+def test_camera_accuracy_by_margin_bands_frames_by_the_turn_nearest_the_dead_zone_edge():
+    degrees = np.array([[0, 0], [0, 1.1], [0, -1.4], [3, 0.6], [-5, 5], [0, 2.2]], np.float32)  # [T, 2]
+    target = ControlLabels(*(np.zeros(6, np.int64),) * 4, camera_deg=degrees)
+    guess = degrees.copy()
+    guess[1, 1] = 0.9  # read inside the dead zone: still instead of right
+    guess[4, 0] = 0.0  # up-left read as left
+    predicted = ControlLabels(*(np.zeros(6, np.int64),) * 4, camera_deg=guess)
+    bands = camera_accuracy_by_margin(predicted, target)
+    # margins: 1.0, 0.1, 0.4, 0.4, 4.0, 1.0 (the nearer axis decides: 0.6 is 0.4 from the edge)
+    assert bands == {"0-0.25": {"accuracy": 0.0, "frames": 1}, "0.25-0.5": {"accuracy": 1.0, "frames": 2},
+                     "0.5-1": {"accuracy": None, "frames": 0}, ">=1": {"accuracy": 2 / 3, "frames": 3}}
 
 
 def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make_frames):

@@ -51,6 +51,9 @@ def test_the_job_trains_validates_and_writes_a_loadable_idm(episodes, tmp_path):
     report = json.loads((out / "held_out_accuracy.json").read_text())
     assert report["steps"] == 4 and report["train_episodes"] == 2
     directions = report["held_out"].pop("camera_directions")
+    margins = report["held_out"].pop("camera_by_margin")
+    assert list(margins) == ["0-0.25", "0.25-0.5", "0.5-1", ">=1"]
+    assert sum(m["frames"] for m in margins.values()) == 30
     assert set(report["held_out"]) == {"move", "strafe", "jump", "attack", "camera"}
     groups = report["held_out"].values()
     assert all(0.0 <= g["accuracy"] <= 1.0 and g["frames"] == 2 * 15 for g in groups)  # 2 clips, 15 ticks

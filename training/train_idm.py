@@ -39,6 +39,7 @@ from gameworld.metrics.controls import (
     CAMERA_CLASS_NAMES,
     GROUPS,
     ControlLabels,
+    camera_accuracy_by_margin,
     class_recalls,
     group_accuracies,
     join_transitions,
@@ -173,8 +174,9 @@ def augment(frames: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
 
 
 def score_clips(idm: InverseDynamicsModel, clips: list[tuple[np.ndarray, ControlLabels]]) -> dict:
-    """Per-group accuracy of the IDM over clips of (frames uint8 [T, H, W, 3], labels), and the
-    recall of every camera direction (`camera_directions`)."""
+    """Per-group accuracy of the IDM over clips of (frames uint8 [T, H, W, 3], labels), the recall
+    of every camera direction (`camera_directions`) and the camera's accuracy by the turn's distance
+    from the dead zone's edge (`camera_by_margin`)."""
     predicted, targets = [], []
     for frames, labels in clips:
         predicted.append(idm.predict(frames[None])[0])
@@ -182,6 +184,7 @@ def score_clips(idm: InverseDynamicsModel, clips: list[tuple[np.ndarray, Control
     predicted, targets = join_transitions(predicted), join_transitions(targets)
     scores = group_accuracies(predicted, targets, skip_first=False)
     scores["camera_directions"] = class_recalls(predicted.camera, targets.camera, CAMERA_CLASS_NAMES)
+    scores["camera_by_margin"] = camera_accuracy_by_margin(predicted, targets)
     return scores
 
 

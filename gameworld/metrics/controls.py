@@ -140,6 +140,27 @@ def class_recalls(predicted: np.ndarray, target: np.ndarray, names: Sequence[str
     return out
 
 
+def camera_accuracy_by_margin(
+    predicted: ControlLabels, target: ControlLabels, edges: Sequence[float] = (0.25, 0.5, 1.0)
+) -> dict[str, dict]:
+    """Camera-class accuracy by how near the true turn lies to the dead zone's edge.
+
+    A frame's margin is min over both axes of | |degrees| - DEAD_ZONE_DEG |: a turn of 1.1 degrees
+    and a still axis have 0.1 and 1.0, so 0.1. Near the edge the class turns on a fraction of a pixel
+    (a degree is about one pixel of a 128x72 frame), so an IDM's misses gather there; bands split at
+    `edges` ("0-0.25", ..., ">=1") give accuracy (None for no frames) and frames.
+    """
+    margin = np.abs(np.abs(np.asarray(target.camera_deg)) - DEAD_ZONE_DEG).min(axis=1)
+    right = predicted.camera == target.camera
+    bounds = [0.0, *edges, np.inf]
+    out = {}
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        name = f">={low:g}" if np.isinf(high) else f"{low:g}-{high:g}"
+        band = (margin >= low) & (margin < high)
+        out[name] = {"accuracy": float(right[band].mean()) if band.any() else None, "frames": int(band.sum())}
+    return out
+
+
 def group_accuracies(predicted: ControlLabels, target: ControlLabels, skip_first: bool = True) -> dict:
     """Per group: accuracy and balanced accuracy over the frames (frame 0 has no action: skipped)."""
     start = 1 if skip_first else 0
