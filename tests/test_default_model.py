@@ -8,6 +8,7 @@ here), and it answers held keys with frames that move and keep the colours of a 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -17,7 +18,12 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 import app.play  # noqa: E402
-from gameworld.metrics.controls import group_accuracies, join_transitions, labels_from_actions  # noqa: E402
+from gameworld.metrics.controls import (  # noqa: E402
+    group_accuracies,
+    join_transitions,
+    labels_from_actions,
+    turns_of_poses,
+)
 from gameworld.metrics.protocol import Protocol  # noqa: E402
 from gameworld.modeldir import read_config, resolve_model_dir  # noqa: E402
 from gameworld.models.idm import InverseDynamicsModel  # noqa: E402
@@ -26,7 +32,8 @@ from gameworld.ui import EngineSource, GameLoop  # noqa: E402
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 MAX_MIB = 40  # "a few tens of MB at most"
 # Floors of the shipped IDM's balanced accuracy on the clips below (measured: forward/back 0.92,
-# left/right 0.99, camera 0.84; chance 1/3, 1/3 and 1/5). The camera is its weakest group here.
+# left/right 0.99, camera 0.88 against the turns the game made, 0.84 against those asked; chance 1/3,
+# 1/3 and 1/5). The camera is its weakest group here.
 MOVE_FLOOR, STRAFE_FLOOR, CAMERA_FLOOR = 0.85, 0.90, 0.75
 
 
@@ -71,12 +78,13 @@ def test_the_shipped_idm_reads_ground_truth_clips_above_chance():
     clips = {clip.name: clip for clip in protocol.clips()}
     names = ["forward", "back", "left", "right", "camera_l", "camera_r", "camera_up", "camera_down", "empty"]
     idm = InverseDynamicsModel.from_pretrained(resolve_model_dir("default") / "idm").eval()
-    predicted, asked = [], []
+    predicted, made = [], []
     for name in names:
-        _, truth, _, _ = protocol.ground_truth(clips[name])
+        _, truth, _, poses = protocol.ground_truth(clips[name])
         predicted.append(idm.predict(truth[None])[0])
-        asked.append(labels_from_actions(list(clips[name].actions)))
-    groups = group_accuracies(join_transitions(predicted), join_transitions(asked), skip_first=False)
+        asked_for = labels_from_actions(list(clips[name].actions))
+        made.append(replace(asked_for, camera_deg=turns_of_poses(poses)))  # the pitch stops at +-90
+    groups = group_accuracies(join_transitions(predicted), join_transitions(made), skip_first=False)
     # chance (balanced): 1/3 for forward/back and left/right, 1/5 for the 5 camera classes of these clips
     assert groups["move"]["balanced"] > MOVE_FLOOR, groups["move"]
     assert groups["strafe"]["balanced"] > STRAFE_FLOOR, groups["strafe"]

@@ -1,10 +1,12 @@
-"""The GameWorld Score protocol: exactly 76 actions with the right content, seeds, ground truth, layout."""
+"""The GameWorld Score protocol: exactly 76 actions with the right content, seeds, ground truth, layout,
+and a mouse scored against the turns the game made."""
 
 import numpy as np
 import pytest
 
 from gameworld.actions import Action
-from gameworld.metrics.controls import camera_class, labels_from_actions
+from gameworld.metrics.controls import camera_class, labels_from_actions, turns_of_poses
+from gameworld.metrics.evaluate import RowAccumulator, summarise
 from gameworld.metrics.protocol import QUICK_ACTIONS, Protocol, long_rollout_actions, revisit_actions
 from gameworld.metrics.report import gameworld_names
 from gameworld.voxel import BIOMES
@@ -51,6 +53,30 @@ def test_ground_truth_is_reproducible_and_starts_from_the_context():
     assert np.array_equal(frames, again[1]) and np.array_equal(frames[0], context[-1])
     turned = (poses[-1]["yaw"] - poses[0]["yaw"] + 180) % 360 - 180
     assert turned == pytest.approx(25.0)
+
+
+def test_turns_of_poses_take_yaw_the_short_way_round():
+    poses = [{"pitch": 0.0, "yaw": 179.0}, {"pitch": -5.0, "yaw": -179.0}, {"pitch": -5.0, "yaw": 170.0}]
+    assert turns_of_poses(poses).tolist() == [[0.0, 0.0], [-5.0, 2.0], [0.0, -11.0]]
+
+
+def test_the_mouse_is_scored_against_the_turns_the_game_made_where_the_pitch_stops():
+    protocol = Protocol("quick", width=32, height=18, frames=24, context=3)
+    clip = next(c for c in protocol.clips() if c.name == "camera_up")
+    _, frames, _, poses = protocol.ground_truth(clip)
+    made = turns_of_poses(poses)  # [24, 2]
+    assert poses[0]["pitch"] == 0.0 and poses[-1]["pitch"] == -90.0
+    assert np.allclose(made[1:19, 0], -5.0) and np.allclose(made[19:, 0], 0.0)  # straight up after 18
+    asked = labels_from_actions(list(clip.actions))
+    as_made = [Action(a.keys, tuple(turn)) for a, turn in zip(clip.actions, made, strict=True)]
+    reader = labels_from_actions(as_made)
+    row = RowAccumulator(clips=[clip], mse=[np.ones(24)], ssim=[np.ones(24)], predicted=[reader],
+                         asked=[asked], made=[reader], camera_error=[np.zeros((24, 2))],
+                         cosine_consecutive=[1.0], cosine_to_first=[1.0])
+    summary = summarise(row, None)  # an IDM that reads the view's motion exactly
+    assert summary["mouse_accuracy"] == 1.0
+    assert summary["mouse_accuracy_asked"] == pytest.approx(18 / 23)  # "up" asked on 5 still frames
+    assert summary["per_action"]["camera_up"]["mouse_accuracy_asked"] == pytest.approx(18 / 23)
 
 
 def test_official_layout_groups_actions_in_sorted_order():

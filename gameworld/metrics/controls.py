@@ -105,6 +105,17 @@ def labels_from_encoded(encoded: torch.Tensor | np.ndarray, space: ActionSpace) 
     return labels_from_keys(values[:, :k], values[:, k : k + 2] * space.camera.max_deg, space.keys)
 
 
+def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:
+    """The camera turn the game made each frame, float32 [T, 2] (dpitch, dyaw) in degrees, from the
+    poses it reports (`pitch`, `yaw`; frame 0: no turn). It differs from the turn asked for where the
+    pitch stops at +-90 degrees: a view held straight up does not move, whatever the mouse says."""
+    angles = np.array([[pose["pitch"], pose["yaw"]] for pose in poses], dtype=np.float64).reshape(-1, 2)
+    turns = np.zeros_like(angles)
+    turns[1:] = np.diff(angles, axis=0)
+    turns[1:, 1] = (turns[1:, 1] + 180.0) % 360.0 - 180.0  # yaw the short way round
+    return turns.astype(np.float32)
+
+
 def join_transitions(clips: Sequence[ControlLabels]) -> ControlLabels:
     """The labels of frames 1.. of every clip (frame 0 has no action), joined into one."""
     fields = ("move", "strafe", "jump", "attack", "camera_deg")

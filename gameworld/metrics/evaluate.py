@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -21,9 +21,11 @@ from gameworld.actions import Action
 from gameworld.metrics.controls import (
     GROUPS,
     ControlLabels,
+    accuracy,
     group_accuracies,
     join_transitions,
     labels_from_actions,
+    turns_of_poses,
 )
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
@@ -34,6 +36,7 @@ from gameworld.models.idm import InverseDynamicsModel
 HORIZONS = (1, 8, 16, 64)
 LONG_MARKS = (1, 10, 100, 1000)
 KEY_GROUPS_SCORED = ("move", "strafe", "jump", "attack")
+PER_ACTION_SCORES = ("keyboard_accuracy", "mouse_accuracy", "mouse_accuracy_asked")
 GROUND_TRUTH, COPY_LAST = "ground truth", "copy-last-frame"
 # A generator: (context frames [K, H, W, 3], context actions, clip actions) -> clip frames [T, H, W, 3]
 Generator = Callable[[np.ndarray, list[Action], list[Action]], np.ndarray]
@@ -57,7 +60,8 @@ class RowAccumulator:
     ssim: list[np.ndarray] = field(default_factory=list)
     lpips: list[np.ndarray] = field(default_factory=list)
     predicted: list[ControlLabels] = field(default_factory=list)
-    asked: list[ControlLabels] = field(default_factory=list)
+    asked: list[ControlLabels] = field(default_factory=list)  # the clip's actions
+    made: list[ControlLabels] = field(default_factory=list)  # its keys, and the turns the game made
     camera_error: list[np.ndarray] = field(default_factory=list)  # [T, 2] degrees
     cosine_consecutive: list[float] = field(default_factory=list)
     cosine_to_first: list[float] = field(default_factory=list)
@@ -109,7 +113,9 @@ def score_clip(
             predicted = scorers.idm.predict(frames[None])[0]
             cosine = feature_cosine(scorers.idm.frame_features(frames[None])[0].cpu())
         row.predicted.append(predicted)
-        row.asked.append(labels_from_actions(list(clip.actions)))
+        asked = labels_from_actions(list(clip.actions))
+        row.asked.append(asked)
+        row.made.append(replace(asked, camera_deg=turns_of_poses(poses)))
         row.camera_error.append(camera_error(predicted, poses))
         row.cosine_consecutive.append(float(cosine["consecutive"].mean()))
         row.cosine_to_first.append(float(cosine["to_first"].mean()))
@@ -117,11 +123,16 @@ def score_clip(
         row.features.append(scorers.i3d(frames[None])[0])
 
 
-def _controls(predicted: list[ControlLabels], asked: list[ControlLabels]) -> dict:
-    groups = group_accuracies(join_transitions(predicted), join_transitions(asked), skip_first=False)
+def _controls(predicted: list[ControlLabels], made: list[ControlLabels], asked: list[ControlLabels]) -> dict:
+    """Keys against those asked; the mouse against the turns the game made (`mouse_accuracy`) and,
+    as GameWorld Score reads it, against the turns asked (`mouse_accuracy_asked`): they differ where
+    the pitch stops at +-90 degrees, where a frame that keeps turning is wrong."""
+    read = join_transitions(predicted)
+    groups = group_accuracies(read, join_transitions(made), skip_first=False)
     return {
         "keyboard_accuracy": float(np.mean([groups[g]["accuracy"] for g in KEY_GROUPS_SCORED])),
         "mouse_accuracy": groups["camera"]["accuracy"],
+        "mouse_accuracy_asked": accuracy(read.camera, join_transitions(asked).camera),
         "groups": groups,
     }
 
@@ -156,6 +167,7 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         "fvd": None,
         "keyboard_accuracy": None,
         "mouse_accuracy": None,
+        "mouse_accuracy_asked": None,
         "groups": None,
         "per_action": None,
         "camera_error_deg": None,
@@ -164,13 +176,14 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         "frames_per_second": row.frames / row.seconds if row.seconds > 0 else None,
     }
     if row.predicted:
-        out.update(_controls(row.predicted, row.asked))
+        out.update(_controls(row.predicted, row.made, row.asked))
         per_action = {}
         names = [clip.name for clip in row.clips]
         for name in dict.fromkeys(names):
             index = [i for i, n in enumerate(names) if n == name]
-            result = _controls([row.predicted[i] for i in index], [row.asked[i] for i in index])
-            per_action[name] = {k: result[k] for k in ("keyboard_accuracy", "mouse_accuracy")}
+            labels = ([each[i] for i in index] for each in (row.predicted, row.made, row.asked))
+            result = _controls(*labels)
+            per_action[name] = {k: result[k] for k in PER_ACTION_SCORES}
         out["per_action"] = per_action
         errors = np.concatenate([e[1:] for e in row.camera_error])
         out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}

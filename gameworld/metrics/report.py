@@ -67,10 +67,14 @@ def markdown(results: dict, command: str = "") -> str:
         for key in keys:
             lines.append(f"| {key} | " + " | ".join(_fmt(per[key]["8"]) for per in clip_psnr.values()) + " |")
     lines += ["", "## Controllability (IDM) and consistency", ""]
+    lines += ["Mouse: the IDM's reading against the turns the game made; mouse (asked): against the",
+              "turns asked for, as GameWorld Score reads them. They differ where the pitch stops at +-90",
+              "degrees.", ""]
     head = [
         "row",
         "keyboard",
         "mouse",
+        "mouse (asked)",
         "move",
         "strafe",
         "jump",
@@ -88,6 +92,7 @@ def markdown(results: dict, command: str = "") -> str:
             name,
             _fmt(row["keyboard_accuracy"], percent=True),
             _fmt(row["mouse_accuracy"], percent=True),
+            _fmt(row["mouse_accuracy_asked"], percent=True),
             *[
                 _fmt(groups[g]["accuracy"], percent=True) if groups else NOT_COMPUTED
                 for g in ("move", "strafe", "jump", "attack")
