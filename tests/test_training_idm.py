@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from gameworld.actions import Action
 from gameworld.metrics.controls import CAMERA_CLASS_NAMES
 from gameworld.models.idm import InverseDynamicsModel
 from gameworld.voxel.episodes import write_voxel_episode
@@ -40,6 +41,16 @@ def test_dataset_class_weights_lift_the_rare_classes(episodes):
     torch.testing.assert_close(totals, torch.full_like(totals, totals[0].item()))
     plain = train_idm.dataset_class_weights(clips, balance=0.0)
     assert torch.allclose(plain["move"], torch.ones(3))
+
+
+def test_camera_labels_are_the_turns_the_poses_show_where_the_pitch_stops():
+    held_up = [Action.null()] + [Action.of("forward", camera=(-5.0, 2.0))] * 3
+    poses = [{"pitch": -82.0, "yaw": 10.0}, {"pitch": -87.0, "yaw": 12.0}, {"pitch": -90.0, "yaw": 14.0},
+             {"pitch": -90.0, "yaw": 16.0}]
+    made = train_idm.actions_as_made(held_up, [{"pose": pose} for pose in poses])
+    assert [a.camera for a in made] == [(0.0, 0.0), (-5.0, 2.0), (-3.0, 2.0), (0.0, 2.0)]
+    assert all(a.keys == b.keys for a, b in zip(made, held_up, strict=True))
+    assert train_idm.actions_as_made(held_up, [{}] * 4) == held_up  # no poses: the actions as they are
 
 
 def test_the_job_trains_validates_and_writes_a_loadable_idm(episodes, tmp_path):

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from gameworld.actions import ActionSpace
+from gameworld.actions import Action, ActionSpace
 from gameworld.atomic import write_text_atomic
 from gameworld.data import find_episodes, open_episode
 from gameworld.metrics.controls import (
@@ -44,6 +44,7 @@ from gameworld.metrics.controls import (
     group_accuracies,
     join_transitions,
     labels_from_encoded,
+    turns_of_poses,
 )
 from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss
 from training import distributed
@@ -89,10 +90,21 @@ class IDMJob:
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
 
+def actions_as_made(actions: list[Action], extras: list[dict]) -> list[Action]:
+    """The actions with each camera turn the one the recorded poses show, where every frame has a
+    pose (voxel episodes); as they are otherwise. A player who holds "look up" at the top of the
+    pitch turns no further, and an IDM taught "up" on such a still view learns to guess from the pose."""
+    if not extras or not all("pose" in extra for extra in extras):
+        return actions
+    turns = turns_of_poses([extra["pose"] for extra in extras])
+    return [Action(action.keys, (float(p), float(y))) for action, (p, y) in zip(actions, turns, strict=True)]
+
+
 class SmallClips(torch.utils.data.Dataset):
     """Clips of episodes decoded once and kept in memory at the IDM's frame size.
 
-    Item i: `(frames uint8 [T, h, w, 3], actions float32 [T, A])`. The order of an epoch is a
+    Item i: `(frames uint8 [T, h, w, 3], actions float32 [T, A])`, the camera turns as the game made
+    them (`actions_as_made`). The order of an epoch is a
     seeded shuffle of all clips (`set_epoch`), dealt out to the ranks like `ClipDataset`'s.
     """
 
@@ -111,7 +123,7 @@ class SmallClips(torch.utils.data.Dataset):
             images = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=(size[1], size[0]), mode="area")
             number = len(self.frames)
             self.frames.append(images.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous())
-            self.actions.append(self.space.encode(episode.actions))  # [T, A]
+            self.actions.append(self.space.encode(actions_as_made(episode.actions, episode.extras)))  # [T, A]
             self.clips += [(number, s) for s in range(0, len(episode) - clip_len + 1, stride or clip_len)]
         if not self.clips:
             raise ValueError(f"no episode in {source} has {clip_len} frames")
