@@ -104,8 +104,8 @@ class SmallClips(torch.utils.data.Dataset):
     """Clips of episodes decoded once and kept in memory at the IDM's frame size.
 
     Item i: `(frames uint8 [T, h, w, 3], actions float32 [T, A])`, the camera turns as the game made
-    them (`actions_as_made`). The order of an epoch is a
-    seeded shuffle of all clips (`set_epoch`), dealt out to the ranks like `ClipDataset`'s.
+    them (`actions_as_made`). The order of an epoch is a seeded shuffle of all clips (`set_epoch`),
+    dealt out to the ranks like `ClipDataset`'s.
     """
 
     def __init__(self, source: str, clip_len: int, stride: int | None, size: tuple[int, int], *,
