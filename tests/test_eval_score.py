@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 
+from eval import score
 from eval.score import main
 from gameworld.models.idm import InverseDynamicsModel
 
@@ -54,8 +55,6 @@ def test_missing_model_and_idm_are_clear_errors(tmp_path, tiny_model_dir, capsys
 
 
 def test_steps_and_guidance_reach_the_models_engine(tmp_path, tiny_model_dir, monkeypatch):
-    from eval import score
-
     built = []
 
     def capture(path, **settings):
