@@ -86,13 +86,12 @@ def copy_last_generator(
     return np.repeat(context[-1:], len(actions), axis=0)
 
 
-def camera_error(predicted: ControlLabels, poses: list[dict]) -> np.ndarray:
-    """|camera read by the IDM, summed over the clip - the true pose change| per frame, [T, 2] degrees."""
-    read = np.cumsum(predicted.camera_deg, axis=0)  # [T, 2] (pitch, yaw)
-    pitch = np.array([p["pitch"] - poses[0]["pitch"] for p in poses])
-    yaw = np.array([p["yaw"] - poses[0]["yaw"] for p in poses])
-    error_yaw = (read[:, 1] - yaw + 180.0) % 360.0 - 180.0
-    return np.abs(np.stack([read[:, 0] - pitch, error_yaw], axis=1))
+def camera_error(predicted: ControlLabels, made: ControlLabels) -> np.ndarray:
+    """|camera read by the IDM - the turns the game made|, each summed over the clip, per frame:
+    [T, 2] degrees (pitch, yaw), the yaw the short way round."""
+    error = np.cumsum(predicted.camera_deg, axis=0) - np.cumsum(made.camera_deg, axis=0)  # [T, 2]
+    error[:, 1] = (error[:, 1] + 180.0) % 360.0 - 180.0
+    return np.abs(error)
 
 
 def score_clip(
@@ -114,9 +113,10 @@ def score_clip(
             cosine = feature_cosine(scorers.idm.frame_features(frames[None])[0].cpu())
         row.predicted.append(predicted)
         asked = labels_from_actions(list(clip.actions))
+        made = replace(asked, camera_deg=turns_of_poses(poses))
         row.asked.append(asked)
-        row.made.append(replace(asked, camera_deg=turns_of_poses(poses)))
-        row.camera_error.append(camera_error(predicted, poses))
+        row.made.append(made)
+        row.camera_error.append(camera_error(predicted, made))
         row.cosine_consecutive.append(float(cosine["consecutive"].mean()))
         row.cosine_to_first.append(float(cosine["to_first"].mean()))
     if scorers.i3d is not None:
