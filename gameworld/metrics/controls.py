@@ -105,6 +105,11 @@ def labels_from_encoded(encoded: torch.Tensor | np.ndarray, space: ActionSpace) 
     return labels_from_keys(values[:, :k], values[:, k : k + 2] * space.camera.max_deg, space.keys)
 
 
+def wrap_degrees(angles: np.ndarray) -> np.ndarray:
+    """Angles in degrees mapped to [-180, 180): a yaw difference the short way round."""
+    return (angles + 180.0) % 360.0 - 180.0
+
+
 def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:
     """The camera turn the game made each frame, float32 [T, 2] (dpitch, dyaw) in degrees, from the
     poses it reports (`pitch`, `yaw`; frame 0: no turn). It differs from the turn asked for where the
@@ -112,7 +117,7 @@ def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:
     angles = np.array([[pose["pitch"], pose["yaw"]] for pose in poses], dtype=np.float64).reshape(-1, 2)
     turns = np.zeros_like(angles)
     turns[1:] = np.diff(angles, axis=0)
-    turns[1:, 1] = (turns[1:, 1] + 180.0) % 360.0 - 180.0  # yaw the short way round
+    turns[1:, 1] = wrap_degrees(turns[1:, 1])
     return turns.astype(np.float32)
 
 

@@ -26,6 +26,7 @@ from gameworld.metrics.controls import (
     join_transitions,
     labels_from_actions,
     turns_of_poses,
+    wrap_degrees,
 )
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
@@ -90,7 +91,7 @@ def camera_error(predicted: ControlLabels, made: ControlLabels) -> np.ndarray:
     """|camera read by the IDM - the turns the game made|, each summed over the clip, per frame:
     [T, 2] degrees (pitch, yaw), the yaw the short way round."""
     error = np.cumsum(predicted.camera_deg, axis=0) - np.cumsum(made.camera_deg, axis=0)  # [T, 2]
-    error[:, 1] = (error[:, 1] + 180.0) % 360.0 - 180.0
+    error[:, 1] = wrap_degrees(error[:, 1])
     return np.abs(error)
 
 
