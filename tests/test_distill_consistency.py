@@ -14,6 +14,7 @@ from gameworld.diffusion.consistency import (
     discrete_cd_loss,
     discrete_grid,
     flow_to_trig,
+    guided_teacher,
     make_clip,
     scm_loss,
     segment_start,
@@ -128,6 +129,30 @@ def test_multistep_cd_is_near_zero_for_a_student_whose_euler_steps_land_on_the_o
         ConsistencyConfig(discrete_intervals=10, segments=4)
 
 
+def test_guided_distillation_targets_the_ode_of_the_guided_teacher():
+    """In the toy, guidance w on the teacher is the plain ODE with the new frames' action scaled by w,
+    so the exact student of the guided teacher is the consistent one fed w times those actions."""
+    teacher, consistent = gaussian_flow(torch.linspace(-1, 1, 16).reshape(1, 4, 4).double(), std=0.5)
+    clip, _ = toy_clip()
+    w = 2.5
+    scale = 1 + (w - 1) * clip.moving[..., None]  # [B, T, 1]: w on the new frames, 1 on the context
+    guided = lambda x, t, a: consistent(x, t, a * scale)  # noqa: E731
+    x_t, t, actions, context = clip.x_t, clip.t, clip.actions, ~clip.moving.bool()
+    velocity = guided_teacher(teacher, w, clip.moving)
+    assert torch.equal(velocity(x_t, t, actions)[context], teacher(x_t, t, actions)[context])
+    assert not torch.allclose(velocity(x_t, t, actions), teacher(x_t, t, actions))
+    assert guided_teacher(teacher, 1.0, clip.moving) is teacher
+    discrete = ConsistencyConfig(method="discrete", discrete_intervals=32, action_dropout=0.0, guidance=w)
+    on_grid = discrete_grid(clip, 32, torch.Generator().manual_seed(3))
+    exact, _, _ = discrete_cd_loss(guided, guided, teacher, on_grid, discrete)
+    unguided, _, _ = discrete_cd_loss(consistent, consistent, teacher, on_grid, discrete)
+    assert float(exact) < 1e-3 * float(unguided), (float(exact), float(unguided))
+    scm = ConsistencyConfig(action_dropout=0.0, guidance=w)
+    exact, _, _ = scm_loss(guided, guided, teacher, clip, scm, ramp=1.0)
+    unguided, _, _ = scm_loss(consistent, consistent, teacher, clip, scm, ramp=1.0)
+    assert float(exact) < 1e-12 and float(unguided) > 1e-3, (float(exact), float(unguided))
+
+
 def tiny_dit(backend="sdpa"):
     torch.manual_seed(0)
     model = NextFrameDiT(in_channels=3, latent_height=4, latent_width=4, action_dim=2, patch_size=2,
@@ -200,4 +225,6 @@ def test_config_errors_name_the_field():
         ConsistencyConfig(method="lcm")
     with pytest.raises(ValueError, match="context_noise_max"):
         ConsistencyConfig(context_noise_max=2.0)
+    with pytest.raises(ValueError, match="guidance"):
+        ConsistencyConfig(guidance=-1.0)
     assert ConsistencyConfig(tangent_warmup_steps=10).tangent_ramp(5) == 0.5

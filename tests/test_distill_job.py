@@ -1,6 +1,6 @@
 """The distillation job end to end on a tiny teacher: the student's 1-step error against the teacher
 goes down, the export is a distilled model directory the engine plays, resume is exact, and the
-sCM / adversarial / self-rollout switches run."""
+sCM / adversarial / guidance / self-rollout switches run."""
 
 import json
 from pathlib import Path
@@ -103,8 +103,10 @@ def test_an_interrupted_distillation_resumes_to_exactly_the_same_losses(data, tm
     assert losses(tmp_path / "run") == losses(tmp_path / "ref")
 
 
-@pytest.mark.parametrize("extra", [("consistency.method=scm",), ("adversarial.weight=0.1",)])
-def test_discrete_and_adversarial_variants_train(data, tmp_path, extra):
+@pytest.mark.parametrize(
+    "extra", [("consistency.method=scm",), ("adversarial.weight=0.1",), ("consistency.guidance=2.0",)]
+)
+def test_scm_adversarial_and_guided_variants_train(data, tmp_path, extra):
     out = tmp_path / "run"
     distill.run(job(data, out, "train.max_steps=3", *extra), DistEnv())
     logged = [m for m in metrics(out) if "train/loss" in m]

@@ -40,6 +40,13 @@ teacher's ODE at the start of each of K segments, so K Euler steps of the engine
 exact for a perfect student (plain CD makes f exact, and Euler re-noising with the implied eps
 then leaves the ODE).
 
+**Guided distillation.** With `guidance` w != 1 the student follows the ODE of the teacher under
+classifier-free action guidance, v(no action) + w (v(action) - v(no action)), as guided diffusion
+models are distilled (Meng et al. 2023; LCM): one student call then gives what the guided teacher
+gives with two, and a few-step student, which does not take guidance well at sampling time, keeps
+the stronger response to the actions. "No action" zeroes the actions of the moving frames only;
+the context keeps its own, as in `sample_frames`.
+
 **JVP and attention kernels.** Forward-mode AD runs through PyTorch's math SDPA kernel only: the
 CPU flash kernel raises NotImplementedError and FlexAttention (a higher-order op) cannot be
 JVP'd at all (torch 2.13). `jvp_attention` therefore switches a model to the math SDPA kernel for
@@ -76,6 +83,7 @@ class ConsistencyConfig:
     discrete_intervals: int = 16  # discrete CD: N intervals of the t grid (a multiple of `segments`)
     segments: int = 1  # discrete CD: K, the Euler steps the student is made for (multistep CD)
     action_dropout: float = 0.1  # as in training: the student keeps the teacher's "no action" ODE
+    guidance: float = 1.0  # w of the teacher's classifier-free action guidance (1 = off)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -87,6 +95,8 @@ class ConsistencyConfig:
             raise ValueError(f"ConsistencyConfig needs min_context >= 0, segments >= 1 and "
                              f"discrete_intervals "
                              f"a multiple of segments: {self}")
+        if self.guidance < 0:
+            raise ValueError(f"ConsistencyConfig.guidance must be >= 0, got {self.guidance}")
         for name in ("context_noise_max", "action_dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"ConsistencyConfig.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -123,6 +133,21 @@ def trig_model(
     def velocity(x_s: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         scale = _frame_axes(torch.cos(s) + torch.sin(s), x_s)
         return trig_velocity(x_s, s, model(x_s / scale, trig_to_flow(s), actions))
+
+    return velocity
+
+
+def guided_teacher(teacher: VelocityModel, guidance: float, moving: torch.Tensor) -> VelocityModel:
+    """`teacher` under classifier-free action guidance of weight `guidance` on the moving frames
+    (`moving` [B, T], 1 for new frames); `teacher` itself when guidance is 1."""
+    if guidance == 1.0:
+        return teacher
+
+    def velocity(x_t: torch.Tensor, t: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        conditional = teacher(x_t, t, actions)
+        no_action = actions * (1 - moving.to(actions.dtype))[..., None]  # the context keeps its actions
+        free = teacher(x_t, t, no_action)
+        return free + guidance * (conditional - free)
 
     return velocity
 
@@ -232,6 +257,7 @@ def scm_loss(
     with v [B, T, C, h, w] the student's velocity (with its graph, for an adversarial term).
     """
     x_t, t, actions, moving = clip.x_t, clip.t, clip.actions, clip.moving
+    teacher = guided_teacher(teacher, cfg.guidance, moving)
     s = flow_to_trig(t)
     scale = _frame_axes(torch.cos(s) + torch.sin(s), x_t)
     x_s = scale * x_t
@@ -288,6 +314,7 @@ def discrete_cd_loss(
     a K-step student samples with K Euler steps on the uniform grid.
     """
     intervals = cfg.discrete_intervals
+    teacher = guided_teacher(teacher, cfg.guidance, clip.moving)
     t, actions, moving = clip.t, clip.actions, clip.moving.bool()
     t_next = torch.where(moving, (torch.round(t * intervals) - 1) / intervals, t)  # context frames stay put
     start = torch.where(moving, segment_start(t, cfg.segments), t)
@@ -311,6 +338,7 @@ __all__ = [
     "euler_jump",
     "segment_start",
     "flow_to_trig",
+    "guided_teacher",
     "jvp_attention",
     "make_clip",
     "scm_loss",
