@@ -80,6 +80,11 @@ class Action:
         return cls(frozenset(data.get("keys", ())), tuple(data.get("camera", (0.0, 0.0))))
 
 
+def wrap_degrees(angles: float | np.ndarray) -> float | np.ndarray:
+    """Angles in degrees mapped to [-180, 180): a yaw, or a yaw difference the short way round."""
+    return (angles + 180.0) % 360.0 - 180.0
+
+
 def mu_law_bin(degrees: np.ndarray, max_deg: float, n_bins: int, mu: float) -> np.ndarray:
     """Camera degrees -> bin index in [0, n_bins), VPT's mu-law quantiser."""
     x = np.clip(np.asarray(degrees, dtype=np.float64), -max_deg, max_deg) / max_deg

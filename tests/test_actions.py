@@ -12,6 +12,7 @@ from gameworld.actions import (
     CameraEncoding,
     mu_law_bin,
     mu_law_center,
+    wrap_degrees,
 )
 
 VPT = CameraEncoding(max_deg=10.0, n_bins=11, mu=10.0)
@@ -53,6 +54,12 @@ def test_bin_centers_invert_the_quantiser():
         bins = np.arange(camera.n_bins)
         middles = mu_law_center(bins, camera.max_deg, camera.n_bins, camera.mu)
         np.testing.assert_array_equal(mu_law_bin(middles, camera.max_deg, camera.n_bins, camera.mu), bins)
+
+
+def test_wrap_degrees_takes_the_short_way_round():
+    np.testing.assert_allclose(wrap_degrees(np.array([190.0, -190.0, 180.0, -180.0, 725.0, 0.0])),
+                               [-170.0, 170.0, -180.0, -180.0, 5.0, 0.0])
+    assert wrap_degrees(179.0 + 2.0) == -179.0  # a plain float too (the game's yaw)
 
 
 def test_encode_layout_of_the_minecraft_space():

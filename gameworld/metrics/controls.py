@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gameworld.actions import Action, ActionSpace
+from gameworld.actions import Action, ActionSpace, wrap_degrees
 
 DEAD_ZONE_DEG = 1.0  # a camera axis turning less than this per frame counts as still
 KEY_GROUPS: dict[str, tuple[str, ...]] = {  # 3-class groups: state 1 = first key, 2 = second key
@@ -103,11 +103,6 @@ def labels_from_encoded(encoded: torch.Tensor | np.ndarray, space: ActionSpace) 
                          f"got {values.shape}")
     k = len(space.keys)
     return labels_from_keys(values[:, :k], values[:, k : k + 2] * space.camera.max_deg, space.keys)
-
-
-def wrap_degrees(angles: np.ndarray) -> np.ndarray:
-    """Angles in degrees mapped to [-180, 180): a yaw difference the short way round."""
-    return (angles + 180.0) % 360.0 - 180.0
 
 
 def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:

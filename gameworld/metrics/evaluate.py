@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gameworld.actions import Action
+from gameworld.actions import Action, wrap_degrees
 from gameworld.metrics.controls import (
     GROUPS,
     ControlLabels,
@@ -26,7 +26,6 @@ from gameworld.metrics.controls import (
     join_transitions,
     labels_from_actions,
     turns_of_poses,
-    wrap_degrees,
 )
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim

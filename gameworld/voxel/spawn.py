@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from gameworld.actions import wrap_degrees
 from gameworld.voxel.blocks import AIR
 from gameworld.voxel.chunks import ChunkStore
 from gameworld.voxel.terrain import (
@@ -72,6 +73,5 @@ def find_spawn(store: ChunkStore, key: int, biome: int) -> tuple[float, float, f
                 yaw = hash01(key, 9, 9, 9, 97) * 360.0 - 180.0
             else:
                 yaw = _yaw_towards(key, biome, x, z, look == "high") + offset
-            yaw = (yaw + 180.0) % 360.0 - 180.0
-            return x + 0.5, float(surface_height(key, biome, x, z) + 1), z + 0.5, yaw
+            return x + 0.5, float(surface_height(key, biome, x, z) + 1), z + 0.5, wrap_degrees(yaw)
     raise RuntimeError(f"no spawn point found for biome {BIOMES[biome]!r} within {_SEARCH_RADIUS} blocks")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gameworld.actions import Action, ActionSpace
+from gameworld.actions import Action, ActionSpace, wrap_degrees
 from gameworld.voxel.blocks import AIR, BLOCKS, BREAK_TICKS, DEFAULT_HOTBAR, WATER, block_id
 from gameworld.voxel.chunks import ChunkStore
 from gameworld.voxel.geometry import raycast_block
@@ -106,7 +106,7 @@ class VoxelWorld:
         keys = _SPACE.resolve(action).keys
         dpitch, dyaw = action.camera
         self.pitch = min(90.0, max(-90.0, self.pitch + dpitch))
-        self.yaw = (self.yaw + dyaw + 180.0) % 360.0 - 180.0
+        self.yaw = wrap_degrees(self.yaw + dyaw)
         for n in range(1, 10):
             if f"hotbar.{n}" in keys:
                 self.selected = n - 1
