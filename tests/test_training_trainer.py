@@ -108,6 +108,37 @@ def test_training_fits_the_toy_problem_and_logs(tmp_path):
     assert not torch.equal(ema["weight"], trainer.module.weight.detach())  # EMA, not the live weights
 
 
+class TwoLayers(nn.Module):
+    """A linear model in two parts whose second part learns at ten times the rate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second = nn.Linear(4, 4), nn.Linear(4, 1)
+        self.lr_scales = {"second.": 10.0}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+def test_a_modules_lr_scales_multiply_the_learning_rate_of_its_parameters(tmp_path):
+    optim = OptimConfig(lr=0.01, warmup_steps=1, weight_decay=0.1, grad_clip=0.0)
+    cfg = TrainerConfig(out_dir=str(tmp_path), max_steps=1, batch_size=4, ema_decay=0.0, optim=optim)
+    torch.manual_seed(0)
+    module = TwoLayers()
+    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    trainer = Trainer(cfg, module, Points(), regression_loss, DistEnv())
+    groups = [(g["lr_scale"], g["weight_decay"], len(g["params"])) for g in trainer.optimizer.param_groups]
+    assert groups == [(1.0, 0.1, 1), (1.0, 0.0, 1), (10.0, 0.1, 1), (10.0, 0.0, 1)]
+    assert trainer.fit()
+    # AdamW's first step: decay w by rate * wd (matrices), then move it by the rate (Adam's first
+    # update is the gradient's sign)
+    for name, p in module.named_parameters():
+        rate = 0.01 * (10.0 if name.startswith("second.") else 1.0)
+        decayed = before[name] * (1 - rate * (0.1 if p.ndim >= 2 else 0.0))
+        step = (p.detach() - decayed).abs()
+        assert torch.allclose(step, torch.full_like(step, rate), atol=1e-5), name
+
+
 def test_a_crashed_run_resumes_to_the_same_losses_and_weights(tmp_path):
     reference = make_trainer(tmp_path / "ref")
     reference.fit()

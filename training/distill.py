@@ -60,10 +60,12 @@ class AdversarialConfig:
     weight: float = 0.0  # weight of the generator's hinge term in the student's loss; 0 = no critic
     layers: list[int] = field(default_factory=lambda: [-1])  # teacher blocks the heads read
     noise_max: float = 0.6  # real and student frames are re-noised to t ~ U(0, noise_max) for the critic
+    lr_scale: float = 20.0  # the critic heads' learning rate / the student's: they start from scratch
 
     def __post_init__(self) -> None:
-        if self.weight < 0 or not 0 <= self.noise_max < 1:
-            raise ValueError(f"AdversarialConfig needs weight >= 0 and 0 <= noise_max < 1: {self}")
+        if self.weight < 0 or not 0 <= self.noise_max < 1 or self.lr_scale <= 0:
+            raise ValueError(f"AdversarialConfig needs weight >= 0, 0 <= noise_max < 1 and lr_scale > 0: "
+                             f"{self}")
 
 
 @dataclass
@@ -119,6 +121,7 @@ class DistillModule(nn.Module):
             TeacherDiscriminator(teacher.config.hidden_size, adv.layers, teacher.config.depth)
             if adv.weight > 0 else None
         )
+        self.lr_scales = {"critic.": adv.lr_scale}  # read by the trainer's parameter groups
 
     def forward(
         self, clip: DistillClip, ramp: float, critic: CriticDraws | None

@@ -10,7 +10,8 @@ A job hands the `Trainer` a module, a dataset and a loss function; the trainer d
   wrapped module (DDP / FSDP / compiled); `generator` is this rank's seeded torch.Generator,
   saved in checkpoints, so a resumed run draws the same noise as an uninterrupted one.
 - AdamW (weight decay on matrices only), linear warmup then cosine decay to
-  `lr * min_lr_ratio`, gradient clipping, gradient accumulation, EMA of the weights, bf16 autocast
+  `lr * min_lr_ratio` (times the module's `lr_scales` for some parameters, see `parameter_groups`),
+  gradient clipping, gradient accumulation, EMA of the weights, bf16 autocast
   (`auto` on CUDA; on a CPU with native bf16, AVX512-BF16 or AMX, by `precision: bf16`), gradient
   checkpointing and `torch.compile` switches.
 - Logs on rank 0: a tqdm bar (loss, step time, ETA), TensorBoard scalars in `<out_dir>/tb`, and
@@ -126,12 +127,23 @@ def learning_rate(step: int, max_steps: int, cfg: OptimConfig) -> float:
 
 
 def parameter_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices (and conv kernels); none on biases, norms and embeddings of size 1."""
-    decay, no_decay = [], []
-    for param in module.parameters():
+    """Weight decay on matrices (and conv kernels); none on biases, norms and embeddings of size 1.
+
+    A module may set `lr_scales`, parameter-name prefix -> multiplier of the learning rate (a critic
+    that learns from scratch beside a pretrained student, say): those parameters get groups of their
+    own, after the two of the rest, and each group's `lr_scale` multiplies the schedule's rate.
+    """
+    scales: dict[str, float] = getattr(module, "lr_scales", {})
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {(1.0, True): [], (1.0, False): []}
+    for name, param in module.named_parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            scale = next((s for prefix, s in scales.items() if name.startswith(prefix)), 1.0)
+            groups.setdefault((scale, param.ndim >= 2), []).append(param)
+    return [
+        {"params": params, "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale}
+        for (scale, decay), params in groups.items()
+        if params or scale == 1.0
+    ]
 
 
 class EMA:
@@ -368,7 +380,7 @@ class Trainer:
         cfg = self.cfg
         lr = learning_rate(self.step, cfg.max_steps, cfg.optim)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         totals: dict[str, torch.Tensor] = {}
         used = []
         for micro in range(cfg.grad_accum):
