@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--device", help="cpu, cuda, mps (default: the fastest there is)")
     what.add_argument("--steps", type=int, help="denoising steps per frame (default: the model's)")
     what.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
+    what.add_argument("--temperature", type=float,
+                      help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
     start = parser.add_argument_group("where it starts")
     start.add_argument("--biome", choices=BIOMES, default="forest")
     start.add_argument("--seed", type=int, default=0, help="voxel world seed")
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = {"steps": args.steps, "speculative": args.speculative}
+    given = {"steps": args.steps, "speculative": args.speculative, "temperature": args.temperature}
     settings = {name: value for name, value in given.items() if value is not None}
     try:
         image = load_image(args.image) if args.image else None

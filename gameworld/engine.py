@@ -53,6 +53,7 @@ class EngineSettings:
     shift: float = 1.0  # time-grid shift (> 1 spends the steps at high noise)
     context_noise: float = 0.02  # noise level committed frames are held at
     guidance: float = 1.0  # action guidance scale (1 = off)
+    temperature: float = 1.0  # scale of each new frame's starting noise (1 = the model's own prior)
     window: int | None = None  # frames a new frame attends to, itself included (None: context_frames)
     use_cache: bool = True  # False: re-encode the whole window for every new frame
     speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
@@ -62,7 +63,7 @@ class EngineSettings:
     seed: int = 0  # noise seed: a rollout is a function of seed, start and actions
 
     def __post_init__(self) -> None:
-        Sampling(self.steps, self.sampler, self.shift, self.context_noise, self.guidance)  # validates
+        _ = self.sampling  # Sampling validates the sampler fields
         if not isinstance(self.speculative, int) or self.speculative < 0:
             raise ValueError(f"speculative must be an integer >= 0 (frames ahead), got {self.speculative!r}")
         if self.window is not None and (not isinstance(self.window, int) or self.window < 2):
@@ -70,7 +71,9 @@ class EngineSettings:
 
     @property
     def sampling(self) -> Sampling:
-        return Sampling(self.steps, self.sampler, self.shift, self.context_noise, self.guidance)
+        return Sampling(
+            self.steps, self.sampler, self.shift, self.context_noise, self.guidance, self.temperature
+        )
 
     @classmethod
     def from_config(cls, config: GameWorldConfig, **overrides) -> EngineSettings:

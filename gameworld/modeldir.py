@@ -35,6 +35,7 @@ class SamplerDefaults:
     shift: float = 1.0
     context_noise: float = 0.02
     guidance: float = 1.0
+    temperature: float = 1.0
 
 
 @dataclass

@@ -46,6 +46,7 @@ class Sampling:
     shift: float = 1.0
     context_noise: float = 0.02
     guidance: float = 1.0
+    temperature: float = 1.0  # scale of the noise a new frame starts from (< 1: fewer, calmer samples)
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -56,6 +57,8 @@ class Sampling:
             raise ValueError(f"shift must be > 0, got {self.shift}")
         if not 0.0 <= self.context_noise < 1.0:
             raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
 
 
 def frame_generator(seed: int, frame: int) -> torch.Generator:
@@ -207,6 +210,7 @@ class FrameStream:
         """
         count = actions.shape[1]
         noise, _ = self.noise(self._num_frames, count)
+        noise = noise * sampling.temperature
         cache = self.cache if self.use_cache else self._refill_scratch()
         pending = self._fusable_unwritten(count)
         no_action = torch.zeros_like(actions)

@@ -32,6 +32,7 @@ def test_settings_come_from_the_model_directory_and_reject_unknown_names(tiny_mo
         (dict(steps=0), "steps must be"),
         (dict(sampler="ddim"), "unknown sampler"),
         (dict(context_noise=1.0), "context_noise"),
+        (dict(temperature=-0.5), "temperature must be"),
         (dict(speculative=-1), "speculative must be"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -62,6 +63,20 @@ def test_a_rollout_is_a_function_of_seed_start_and_actions(tiny_model_dir):
     other_actions = engine(tiny_model_dir, seed=3)
     other_actions.reset(seed=1, biome="forest")
     assert not np.array_equal(other_actions.rollout([Action.of("back")] * len(WALK)), frames)
+
+
+def test_temperature_scales_the_starting_noise_and_zero_makes_the_seed_irrelevant(tiny_model_dir):
+    def latents(seed: int, temperature: float) -> torch.Tensor:
+        eng = engine(tiny_model_dir, seed=seed, temperature=temperature, context_noise=0.0)
+        eng.reset(seed=1, biome="forest")
+        eng.rollout(WALK)
+        return context_latents(eng)
+
+    assert torch.equal(latents(3, 0.0), latents(4, 0.0))  # no noise anywhere: one world, whatever the seed
+    assert not torch.equal(latents(3, 1.0), latents(4, 1.0))
+    assert torch.equal(latents(3, 1.0), latents(3, read_config(tiny_model_dir).sampler.temperature))
+    calm = latents(3, 0.5)
+    assert not torch.equal(calm, latents(3, 1.0)) and not torch.equal(calm, latents(3, 0.0))
 
 
 def test_the_generated_frame_depends_on_the_start_frame(tiny_model_dir):

@@ -54,7 +54,7 @@ def test_missing_model_and_idm_are_clear_errors(tmp_path, tiny_model_dir, capsys
     assert "no IDM here" in capsys.readouterr().err
 
 
-def test_steps_and_guidance_reach_the_models_engine(tmp_path, tiny_model_dir, monkeypatch):
+def test_steps_guidance_and_temperature_reach_the_models_engine(tmp_path, tiny_model_dir, monkeypatch):
     built = []
 
     def capture(path, **settings):
@@ -62,9 +62,11 @@ def test_steps_and_guidance_reach_the_models_engine(tmp_path, tiny_model_dir, mo
         raise ValueError("stop here")  # reported as a clear error, after the engines are set up
 
     monkeypatch.setattr(score.WorldEngine, "from_pretrained", capture)
-    argv = ["--model", str(tiny_model_dir), "--out", str(tmp_path / "o"), "--steps", "1", "--guidance", "2.5"]
+    argv = ["--model", str(tiny_model_dir), "--out", str(tmp_path / "o"), "--steps", "1", "--guidance", "2.5",
+            "--temperature", "0.8"]
     assert main(argv) == 2
-    assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0, "steps": 1, "guidance": 2.5})]
+    assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0, "steps": 1, "guidance": 2.5,
+                                             "temperature": 0.8})]
     built.clear()
     assert main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "o")]) == 2
     assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0})]  # the model's own settings

@@ -188,6 +188,7 @@ def test_app_play_opens_the_default_model_a_given_model_or_both(default_model, t
         (["--model", "{model}", "--size", "64x32"], "frame size is for the voxel game only"),
         (["--voxel", "--steps", "2"], "apply to a world model"),
         (["--model", "{model}", "--speculative", "-1"], "speculative"),
+        (["--model", "{model}", "--temperature", "-1"], "temperature must be >= 0"),
     ],
 )
 def test_app_play_reports_a_bad_start_before_opening_a_window(
