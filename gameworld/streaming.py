@@ -46,7 +46,7 @@ class Sampling:
     shift: float = 1.0
     context_noise: float = 0.02
     guidance: float = 1.0
-    temperature: float = 1.0  # scale of the noise a new frame starts from (< 1: fewer, calmer samples)
+    temperature: float = 1.0  # scale of the noise a new frame starts from (< 1: calmer, less varied frames)
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
