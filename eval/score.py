@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--export-gameworld", type=Path, help="also write the model's clips in the official layout"
     )
     parser.add_argument("--starts", type=int, default=4, help="start positions per biome (full protocol)")
+    parser.add_argument(
+        "--seed-base", type=int, default=Protocol.seed_base,
+        help="world seeds of the clips: seed base + 100 x biome + start (another base: other held-out worlds)",
+    )
     parser.add_argument("--frames", type=int, default=65, help="frames per clip, the start frame included")
     parser.add_argument(
         "--context", type=int, default=4, help="context frames of scripted play before a clip"
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol = Protocol(
             args.protocol,
             starts_per_biome=args.starts,
+            seed_base=args.seed_base,
             frames=args.frames,
             context=args.context,
             long_frames=args.long_frames,

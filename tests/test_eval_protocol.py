@@ -42,6 +42,11 @@ def test_quick_protocol_is_a_fixed_documented_subset_with_distinct_held_out_worl
     assert {c.biome for c in clips} == set(BIOMES)
     assert all(c.seed >= 100_000 for c in clips)
     assert clips == Protocol("quick").clips()
+    elsewhere = Protocol("quick", seed_base=100_050).clips()
+    assert [c.seed for c in elsewhere] == [c.seed + 50 for c in clips]
+    assert [c.actions for c in elsewhere] == [c.actions for c in clips]  # the same clips, other worlds
+    with pytest.raises(ValueError, match="seed_base"):
+        Protocol("quick", seed_base=-1)
 
 
 def test_ground_truth_is_reproducible_and_starts_from_the_context():

@@ -7,8 +7,10 @@ biomes x 4 start positions = 2432 clips of 65 frames. `quick`: the 15 single-con
 A start is a voxel world (`biome`, world seed `seed_base + 100 * biome_index + start`) after
 `context` frames of seeded scripted play, so the model begins from moving context as in play.
 The default `seed_base` (100000) lies far above the seeds `datasets/generate.py` uses by default
-(`seed + i`), so the worlds are held out. The ground truth of a clip is the same world replaying
-the clip's actions. Every number is a function of the protocol fields: reruns give the same clips.
+(`seed + i`), so the worlds are held out; another base (`eval.score --seed-base 100050`) plays the
+same clips in other held-out worlds, to tell a setting's gain from the luck of these worlds. The
+ground truth of a clip is the same world replaying the clip's actions. Every number is a function
+of the protocol fields: reruns give the same clips.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Protocol:
             raise ValueError(
                 f"protocol needs frames >= 2, context >= 1, starts >= 1, long_frames >= 2: {self}"
             )
+        if self.seed_base < 0:
+            raise ValueError(f"protocol seed_base must be >= 0, got {self.seed_base}")
 
     def to_dict(self) -> dict:
         return asdict(self)
