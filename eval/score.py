@@ -18,6 +18,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -64,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--starts", type=int, default=4, help="start positions per biome (full protocol)")
     parser.add_argument(
         "--seed-base", type=int, default=Protocol.seed_base,
-        help="world seeds of the clips: seed base + 100 x biome + start (another base: other held-out worlds)",
+        help="world seeds of the clips: base + 100 x biome + start (another base: other held-out worlds)",
     )
     parser.add_argument("--frames", type=int, default=65, help="frames per clip, the start frame included")
     parser.add_argument(
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["model"] = str(model_dir)
     results["teacher"] = args.teacher
-    results["engine"] = {"steps": engine.settings.steps, "device": str(engine.device), "seed": args.seed}
+    results["engine"] = {**asdict(engine.settings.sampling), "device": str(engine.device), "seed": args.seed}
     write_report(args.out, results, kept, command)
     print((args.out / "results.md").read_text())
     return 0

@@ -19,10 +19,11 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
         width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16
     ).save_pretrained(model / "idm")
     out, export = tmp_path / "report", tmp_path / "export"
-    argv = ["--model", str(model), "--out", str(out), "--export-gameworld", str(export), "--seed-base", "100050"]
-    assert main([*argv, *SMALL]) == 0
+    argv = ["--model", str(model), "--out", str(out), "--export-gameworld", str(export), *SMALL]
+    assert main([*argv, "--seed-base", "100050"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["protocol"]["seed_base"] == 100_050
+    assert results["engine"]["temperature"] == 1.0 and results["engine"]["seed"] == 0  # how it was drawn
     rows = results["rows"]
     assert set(rows) == {"model", "copy-last-frame", "ground truth"}
     assert rows["ground truth"]["psnr"]["1"] == 100.0 and rows["ground truth"]["ssim"]["1"] == 1.0
