@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the fastest there is)")
     parser.add_argument("--steps", type=int, help="denoising steps per frame (default: the model's)")
     parser.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
+    parser.add_argument("--temperature", type=float,
+                        help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
     parser.add_argument("--seed", type=int, help="noise seed (default 0)")
     parser.add_argument("--no-cache", action="store_true", help="re-encode the window for every frame")
     parser.add_argument("--lossless", action="store_true", help="store the frames bit-exact (larger file)")
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = {name: getattr(args, name) for name in ("steps", "speculative", "seed")}
+    given = {name: getattr(args, name) for name in ("steps", "speculative", "temperature", "seed")}
     settings = {name: value for name, value in given.items() if value is not None}
     if args.no_cache:
         settings["use_cache"] = False

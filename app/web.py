@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the fastest there is)")
     parser.add_argument("--steps", type=int, help="denoising steps per frame (default: the model's)")
     parser.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
+    parser.add_argument("--temperature", type=float,
+                        help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
     parser.add_argument("--host", default=WebConfig.host, help="address to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=WebConfig.port)
     parser.add_argument("--max-sessions", type=int, default=WebConfig.max_sessions, help="worlds at once")
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = {"steps": args.steps, "speculative": args.speculative}
+    given = {"steps": args.steps, "speculative": args.speculative, "temperature": args.temperature}
     settings = {name: value for name, value in given.items() if value is not None}
     try:
         choice = SourceChoice(voxel=args.voxel, model=args.model, device=args.device, settings=settings)

@@ -68,13 +68,16 @@ def test_generates_an_episode_equal_to_the_engine_rollout(tiny_model_dir, tmp_pa
     script.write_text("".join(json.dumps(a.to_dict()) + "\n" for a in actions))
     out = tmp_path / "out" / "walk.mp4"
     argv = ["--model", str(tiny_model_dir), "--actions", str(script), "--start", "voxel:forest:3",
-            "--out", str(out), "--steps", "1", "--speculative", "2", "--device", "cpu", "--lossless"]
+            "--out", str(out), "--steps", "1", "--speculative", "2", "--temperature", "0.9",
+            "--device", "cpu", "--lossless"]
     assert main(argv) == 0
     assert "wrote" in capsys.readouterr().err
     episode = open_episode(out)
     assert episode.actions == [Action.null(), *actions]
     assert episode.meta["start"] == "voxel:forest:3" and episode.meta["settings"]["speculative"] == 2
-    engine = WorldEngine.from_pretrained(tiny_model_dir, device="cpu", steps=1, speculative=2)
+    assert episode.meta["settings"]["temperature"] == 0.9
+    settings = {"steps": 1, "speculative": 2, "temperature": 0.9}
+    engine = WorldEngine.from_pretrained(tiny_model_dir, device="cpu", **settings)
     expected = np.concatenate([engine.reset(seed=3, biome="forest")[None], engine.rollout(actions)])
     assert np.array_equal(np.stack(list(episode.frames())), expected)
 
@@ -90,4 +93,7 @@ def test_bad_input_exits_with_a_message_not_a_traceback(tiny_model_dir, tmp_path
     with pytest.raises(SystemExit):
         main([*argv[:1], str(tmp_path / "no-model"), *argv[2:]])
     assert "not a model directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv, "--temperature", "-0.5"])
+    assert "temperature must be >= 0" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()

@@ -103,3 +103,17 @@ def test_web_settings_are_checked():
     for bad in (dict(max_sessions=0), dict(idle_timeout_s=0), dict(port=70000), dict(frame_format="gif")):
         with pytest.raises(ValueError, match="WebConfig"):
             WebConfig(**bad)
+
+
+def test_app_web_hands_the_sampler_settings_to_every_session(tiny_model_dir, monkeypatch, capsys):
+    import app.web
+
+    launched = []
+    monkeypatch.setattr(app.web.WebDemo, "launch", lambda demo: launched.append(demo))
+    app.web.main(["--model", str(tiny_model_dir), "--device", "cpu", "--steps", "1", "--temperature", "0.9"])
+    settings = launched[0].pool.factory().engine.settings
+    assert (settings.steps, settings.temperature) == (1, 0.9)
+    with pytest.raises(SystemExit):
+        app.web.main(["--model", str(tiny_model_dir), "--device", "cpu", "--temperature", "-1"])
+    assert "temperature must be >= 0" in capsys.readouterr().err
+    assert len(launched) == 1  # the bad start never opened a server

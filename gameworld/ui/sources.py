@@ -185,7 +185,8 @@ class EngineSource(FrameSource):
 
     def status(self) -> dict[str, str]:
         settings, stats = self.engine.settings, self.engine.stats
-        status = {"world": self.label, "steps": f"{settings.steps} ({settings.sampler})"}
+        status = {"world": self.label, "steps": f"{settings.steps} ({settings.sampler})",
+                  "temperature": f"{settings.temperature:g}"}
         if settings.speculative:
             rate = stats.acceptance_rate
             accepted = "-" if rate is None else f"{100 * rate:.0f}% accepted"
@@ -195,7 +196,7 @@ class EngineSource(FrameSource):
         return status
 
     def settings(self) -> dict:
-        return {"steps": self.engine.settings.steps, "speculative": self.engine.settings.speculative}
+        return {name: getattr(self.engine.settings, name) for name in ("steps", "speculative", "temperature")}
 
     def configure(self, **changes) -> None:
         self.engine.configure(**changes)
