@@ -28,8 +28,8 @@ import numpy as np
 from gameworld.actions import Action
 from gameworld.data import EpisodeError, write_episode
 from gameworld.data.action_lines import line_to_action
+from gameworld.starts import IMAGE_SUFFIXES, load_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 NULL_WORDS = ("null", "-", "none")
 
 
@@ -92,13 +92,7 @@ def parse_start(text: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"--start {text}: no such file (or use voxel:BIOME:SEED)")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as image:
-                return {"frames": np.asarray(image.convert("RGB"))}
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"{path}: not a readable image ({err})") from None
+        return {"frames": load_image(path)}
     return {"video": path}
 
 

@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from gameworld.data import EpisodeError
+from gameworld.starts import load_image
 from gameworld.ui import (
     GameLoop,
     InputConfig,
@@ -23,7 +24,6 @@ from gameworld.ui import (
     SessionRecorder,
     SourceChoice,
     StartScene,
-    load_image,
     open_source,
 )
 from gameworld.voxel import BIOMES

@@ -21,23 +21,21 @@ exactly those of the non-speculative engine (the noise of a frame depends on its
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from gameworld.actions import Action
 from gameworld.modeldir import GameWorldConfig, load_model_dir
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.tokenizer import FrameTokenizer
+from gameworld.starts import fit_frames, read_start_video
 from gameworld.streaming import FrameStream, Sampling
 
 # Settings that shape the stream itself: changing one rebuilds it from the current context.
@@ -128,43 +126,6 @@ def default_dtype(device: torch.device | str) -> torch.dtype:
     """bf16 on a GPU, fp32 on the CPU (bf16 was 1.24x faster per model call on an avx512_bf16 CPU, but
     its frames are not yet checked against fp32: pass dtype=torch.bfloat16 to try it)."""
     return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
-
-
-def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    """uint8 [T, H, W, 3] -> [T, height, width, 3]: centre-crop to the aspect ratio, then resize."""
-    count, h, w, _ = frames.shape
-    if (h, w) == (height, width):
-        return frames
-    crop_w, crop_h = min(w, round(h * width / height)), min(h, round(w * height / width))
-    left, top = (w - crop_w) // 2, (h - crop_h) // 2
-    box = (left, top, left + crop_w, top + crop_h)
-    return np.stack([
-        np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR, box=box))
-        for f in frames
-    ])
-
-
-def read_start_video(path: str | os.PathLike, count: int) -> tuple[np.ndarray, list[Action] | None]:
-    """The first `count` frames of an episode (any format `open_episode` reads, with its actions)
-    or of a plain video file (no actions)."""
-    from gameworld.data import EpisodeError, detect_format, open_episode
-    from gameworld.data.video import decode_frames
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such video or episode")
-    try:
-        detect_format(path)
-    except EpisodeError:
-        if not path.is_file():
-            raise
-        frames = list(itertools.islice(decode_frames(path), count))
-        if not frames:
-            raise ValueError(f"{path}: the video has no frames") from None
-        return np.stack(frames), None
-    episode = open_episode(path)
-    stop = min(count, len(episode))
-    return episode.read_frames(0, stop), episode.actions[:stop]
 
 
 class WorldEngine:

@@ -58,7 +58,7 @@ def test_start_scenes(tmp_path):
     Image.fromarray(image).save(tmp_path / "a.png")
     assert np.array_equal(parse_start(str(tmp_path / "a.png"))["frames"], image)
     (tmp_path / "b.png").write_text("not an image")
-    with pytest.raises(ValueError, match="b.png: not a readable image"):
+    with pytest.raises(ValueError, match="b.png: not an image Pillow can read"):
         parse_start(str(tmp_path / "b.png"))
 
 

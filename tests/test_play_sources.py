@@ -15,6 +15,7 @@ import app.play  # noqa: E402
 from gameworld import modeldir  # noqa: E402
 from gameworld.actions import Action  # noqa: E402
 from gameworld.data import write_episode  # noqa: E402
+from gameworld.starts import load_image  # noqa: E402
 from gameworld.ui import (  # noqa: E402
     EngineSource,
     GameLoop,
@@ -23,7 +24,6 @@ from gameworld.ui import (  # noqa: E402
     StartScene,
     VoxelSource,
     default_model_available,
-    load_image,
     open_source,
 )
 from gameworld.ui.sources import SIDE_BY_SIDE_GAP  # noqa: E402

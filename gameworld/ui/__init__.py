@@ -17,7 +17,6 @@ from gameworld.ui.sources import (  # noqa: E402
     StartScene,
     VoxelSource,
     default_model_available,
-    load_image,
     open_source,
     source_factory,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "default_model_available",
     "describe_action",
     "hud_lines",
-    "load_image",
     "open_source",
     "source_factory",
     "split_result",

@@ -12,14 +12,12 @@ without a scene starts the last scene again (what R does in the pygame client).
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from gameworld.actions import Action, ActionSpace
 from gameworld.voxel import BIOMES, VoxelWorld
@@ -63,17 +61,6 @@ class StartScene:
         if self.kind == "video":
             return {"start": "video", "start_video": str(self.video)}
         return {"start": "voxel", "seed": int(self.seed), "biome": self.biome}
-
-
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as uint8 [H, W, 3] (any format Pillow reads; alpha is dropped)."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"{path}: not an image Pillow can read ({err})") from None
 
 
 class FrameSource(ABC):
