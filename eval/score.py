@@ -7,7 +7,9 @@
         --out eval/results/full --export-gameworld out/gameworld_videos
 
 Writes `results.json`, `results.md`, PNG plots and `grid.mp4` (a column per clip; rows: the model,
-the teacher if given, copy-last-frame, ground truth) to `--out`. The controllability IDM is the
+the teacher if given, copy-last-frame, ground truth) to `--out`. `--start-from FILE ...` plays the
+clips from your images, episodes or videos (e.g. real Minecraft) instead of voxel worlds: there is
+no ground truth then, and only what needs none is scored. The controllability IDM is the
 model directory's `idm/` unless `--idm` names one; LPIPS and FVD need local weights and are
 otherwise reported as not computed. Metric definitions: eval/README.md.
 """
@@ -67,6 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seed-base", type=int, default=Protocol.seed_base,
         help="world seeds of the clips: base + 100 x biome + start (another base: other held-out worlds)",
     )
+    parser.add_argument(
+        "--start-from", nargs="+", default=(), metavar="FILE",
+        help="images, episodes or videos to start the clips from instead of voxel worlds (no ground truth)",
+    )
     parser.add_argument("--frames", type=int, default=65, help="frames per clip, the start frame included")
     parser.add_argument(
         "--context", type=int, default=4, help="context frames of scripted play before a clip"
@@ -89,12 +95,15 @@ def main(argv: list[str] | None = None) -> int:
             args.protocol,
             starts_per_biome=args.starts,
             seed_base=args.seed_base,
+            starts_from=tuple(args.start_from),
             frames=args.frames,
             context=args.context,
             long_frames=args.long_frames,
             width=config.width,
             height=config.height,
         )
+        for index in range(len(protocol.starts_from)):
+            protocol.user_start(index)  # an unreadable file fails here, not after an hour of clips
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         settings = ("steps", args.steps), ("guidance", args.guidance), ("temperature", args.temperature)
         overrides = {name: value for name, value in settings if value is not None}

@@ -3,12 +3,15 @@ and a mouse scored against the turns the game made."""
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from gameworld.actions import Action
+from gameworld.data import write_episode
 from gameworld.metrics.controls import camera_class, labels_from_actions, turns_of_poses
 from gameworld.metrics.evaluate import RowAccumulator, summarise
 from gameworld.metrics.protocol import QUICK_ACTIONS, Protocol, long_rollout_actions, revisit_actions
 from gameworld.metrics.report import gameworld_names
+from gameworld.starts import fit_frames
 from gameworld.voxel import BIOMES
 
 
@@ -17,7 +20,7 @@ def test_full_protocol_is_76_actions_by_8_biomes_by_4_starts():
     assert len(clips) == 2432
     names = list(dict.fromkeys(c.name for c in clips))
     assert len(names) == 76 and len({c.key for c in clips}) == 2432
-    assert {c.biome for c in clips} == set(BIOMES) and {c.start for c in clips} == {0, 1, 2, 3}
+    assert {c.scene for c in clips} == set(BIOMES) and {c.start for c in clips} == {0, 1, 2, 3}
     assert all(len(c.actions) == 65 and c.actions[0] == Action.null() for c in clips)
 
 
@@ -39,7 +42,7 @@ def test_action_content_matches_the_names():
 def test_quick_protocol_is_a_fixed_documented_subset_with_distinct_held_out_worlds():
     clips = Protocol("quick").clips()
     assert [c.name for c in clips] == list(QUICK_ACTIONS)
-    assert {c.biome for c in clips} == set(BIOMES)
+    assert {c.scene for c in clips} == set(BIOMES)
     assert all(c.seed >= 100_000 for c in clips)
     assert clips == Protocol("quick").clips()
     elsewhere = Protocol("quick", seed_base=100_050).clips()
@@ -47,6 +50,33 @@ def test_quick_protocol_is_a_fixed_documented_subset_with_distinct_held_out_worl
     assert [c.actions for c in elsewhere] == [c.actions for c in clips]  # the same clips, other worlds
     with pytest.raises(ValueError, match="seed_base"):
         Protocol("quick", seed_base=-1)
+
+
+def test_user_starts_play_the_same_clips_from_the_users_frames(tmp_path, make_frames):
+    frames = make_frames(6, height=40, width=80)
+    actions = [Action.null()] + [Action.of("forward")] * 5
+    episode = write_episode(tmp_path / "real" / "ep", frames, actions, lossless=True)
+    Image.fromarray(frames[2]).save(tmp_path / "shot.png")
+    paths = (str(tmp_path / "shot.png"), str(episode))
+    quick = Protocol("quick", width=64, height=32, context=3, starts_from=paths)
+    assert not quick.has_ground_truth and Protocol("quick").has_ground_truth
+    clips = quick.clips()
+    assert [c.name for c in clips] == list(QUICK_ACTIONS) and {c.seed for c in clips} == {None}
+    assert [(c.scene, c.start) for c in clips[:3]] == [("shot", 0), ("ep", 1), ("shot", 0)]
+    assert len({c.key for c in Protocol("full", starts_from=paths).clips()}) == 76 * 2
+
+    image, image_actions = quick.user_start(0)
+    assert image.shape == (1, 32, 64, 3) and image_actions == [Action.null()]
+    assert np.abs(image[0].astype(int) - fit_frames(frames[2:3], 64, 32)[0]).max() <= 1
+    context, context_actions = quick.user_start(1)  # the episode's first 3 frames and their actions
+    assert np.array_equal(context, fit_frames(frames[:3], 64, 32)) and context_actions == actions[:3]
+    with pytest.raises(ValueError, match="no ground truth"):
+        quick.ground_truth(clips[0])
+
+    (tmp_path / "notes.png").write_text("not an image")
+    for bad, message in (("missing.mp4", "no such video"), ("notes.png", "notes.png: not an image")):
+        with pytest.raises((FileNotFoundError, ValueError), match=message):
+            Protocol("quick", starts_from=(str(tmp_path / bad),)).user_start(0)
 
 
 def test_ground_truth_is_reproducible_and_starts_from_the_context():

@@ -4,9 +4,14 @@ import json
 import shutil
 
 import numpy as np
+from PIL import Image
 
 from eval import score
 from eval.score import main
+from gameworld.actions import Action
+from gameworld.data import write_episode
+from gameworld.metrics.evaluate import COPY_LAST, Scorers, copy_last_generator, evaluate
+from gameworld.metrics.protocol import Protocol
 from gameworld.models.idm import InverseDynamicsModel
 
 SMALL = ["--frames", "9", "--long-frames", "6", "--context", "2"]
@@ -73,3 +78,55 @@ def test_steps_guidance_and_temperature_reach_the_models_engine(tmp_path, tiny_m
     built.clear()
     assert main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "o")]) == 2
     assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0})]  # the model's own settings
+
+
+def test_clips_start_from_user_files_and_what_needs_no_truth_is_scored(
+    tmp_path, tiny_model_dir, make_frames, capsys
+):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    InverseDynamicsModel(
+        width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16
+    ).save_pretrained(model / "idm")
+    frames = make_frames(4, height=64, width=128)
+    Image.fromarray(frames[0]).save(tmp_path / "shot.png")
+    episode = write_episode(tmp_path / "real" / "ep", frames, [Action.null()] + [Action.of("left")] * 3)
+    out = tmp_path / "report"
+    starts = [str(tmp_path / "shot.png"), str(episode)]
+    argv = ["--model", str(model), "--out", str(out), "--start-from", *starts]
+    assert main([*argv, *SMALL]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    assert set(rows) == {"model", "copy-last-frame"}  # no ground truth row
+    for row in rows.values():
+        assert set(row["psnr"].values()) == {None} and row["fvd"] is None and row["clip_psnr"] == {}
+        assert row["mouse_accuracy"] is None and row["camera_error_deg"] is None  # no poses
+        assert 0 <= row["keyboard_accuracy"] <= 1 and 0 <= row["mouse_accuracy_asked"] <= 1
+    idle = results["long"]["idle"]
+    assert set(idle) == {"model", "copy-last-frame"} and len(idle["model"]["curves"]["brightness"]) == 6
+    assert idle["model"]["curves"]["psnr"] is None and set(idle["model"]["psnr"]) == {None}
+    assert results["revisit"]["turn"]["copy-last-frame"] == 100.0  # its frames never change
+    markdown = (out / "results.md").read_text()
+    assert "starts from 2 user file(s)" in markdown and "No ground truth" in markdown
+    assert (out / "per_action_mouse_accuracy_asked.png").is_file()
+    assert not (out / "psnr_vs_horizon.png").exists()  # nothing to plot
+
+    assert main([*argv[:-1], str(tmp_path / "missing.mp4"), *SMALL]) == 2  # checked before any clip
+    assert "missing.mp4: no such video or episode" in capsys.readouterr().err
+
+
+def test_user_starts_hand_the_users_frames_to_every_generator(tmp_path, make_frames):
+    Image.fromarray(make_frames(1, height=36, width=64)[0]).save(tmp_path / "shot.png")
+    protocol = Protocol("quick", width=32, height=18, frames=4, context=2, long_frames=5,
+                        starts_from=(str(tmp_path / "shot.png"),))
+    seen = []
+
+    def model(context, context_actions, actions):
+        seen.append((context.copy(), list(context_actions)))
+        return copy_last_generator(context, context_actions, actions)
+
+    results, kept = evaluate(protocol, {"model": model, COPY_LAST: copy_last_generator}, Scorers())
+    start, start_actions = protocol.user_start(0)
+    assert len(seen) == 16 + 2 + 2  # the clips, the idle and walking rollouts, the two revisits
+    assert all(np.array_equal(context, start) and actions == start_actions for context, actions in seen)
+    assert results["rows"]["model"]["clips"] == 16 and set(kept) == {"model", COPY_LAST}

@@ -3,7 +3,9 @@ game, and score the pair. `eval.score` is the command line around `evaluate`.
 
 Rows of a report: the model, optionally a teacher model (the many-step model the student was
 distilled from), `copy-last-frame` (the start frame held still: what a model that ignores the
-actions scores), and `ground truth` (the voxel game itself: the IDM's ceiling).
+actions scores), and `ground truth` (the voxel game itself: the IDM's ceiling). A protocol started
+from user files has no ground truth: its rows are scored on what needs none (the IDM's reading of
+the keys and of the asked turns, consistency, the long rollouts' colour and sharpness, revisits).
 """
 
 from __future__ import annotations
@@ -97,26 +99,29 @@ def camera_error(predicted: ControlLabels, made: ControlLabels) -> np.ndarray:
 def score_clip(
     row: RowAccumulator,
     frames: np.ndarray,
-    truth: np.ndarray,
+    truth: np.ndarray | None,
     clip: ScoreClip,
-    poses: list[dict],
+    poses: list[dict] | None,
     scorers: Scorers,
 ) -> None:
+    """Score one clip's frames against `truth` and the game's `poses` (None for a user start)."""
     row.clips.append(clip)
-    row.mse.append(mse(frames, truth))
-    row.ssim.append(ssim(frames, truth))
-    if scorers.lpips is not None:
-        row.lpips.append(scorers.lpips.frames(frames, truth))
+    if truth is not None:
+        row.mse.append(mse(frames, truth))
+        row.ssim.append(ssim(frames, truth))
+        if scorers.lpips is not None:
+            row.lpips.append(scorers.lpips.frames(frames, truth))
     if scorers.idm is not None:
         with torch.no_grad():
             predicted = scorers.idm.predict(frames[None])[0]
             cosine = feature_cosine(scorers.idm.frame_features(frames[None])[0].cpu())
         row.predicted.append(predicted)
         asked = labels_from_actions(list(clip.actions))
-        made = replace(asked, camera_deg=turns_of_poses(poses))
         row.asked.append(asked)
-        row.made.append(made)
-        row.camera_error.append(camera_error(predicted, made))
+        if poses is not None:
+            made = replace(asked, camera_deg=turns_of_poses(poses))
+            row.made.append(made)
+            row.camera_error.append(camera_error(predicted, made))
         row.cosine_consecutive.append(float(cosine["consecutive"].mean()))
         row.cosine_to_first.append(float(cosine["to_first"].mean()))
     if scorers.i3d is not None:
@@ -126,12 +131,13 @@ def score_clip(
 def _controls(predicted: list[ControlLabels], made: list[ControlLabels], asked: list[ControlLabels]) -> dict:
     """Keys against those asked; the mouse against the turns the game made (`mouse_accuracy`) and,
     as GameWorld Score reads it, against the turns asked (`mouse_accuracy_asked`): they differ where
-    the pitch stops at +-90 degrees, where a frame that keeps turning is wrong."""
+    the pitch stops at +-90 degrees, where a frame that keeps turning is wrong. Without the game's
+    turns (`made` empty: user starts) the groups are read against the asked ones."""
     read = join_transitions(predicted)
-    groups = group_accuracies(read, join_transitions(made), skip_first=False)
+    groups = group_accuracies(read, join_transitions(made or asked), skip_first=False)
     return {
         "keyboard_accuracy": float(np.mean([groups[g]["accuracy"] for g in KEY_GROUPS_SCORED])),
-        "mouse_accuracy": groups["camera"]["accuracy"],
+        "mouse_accuracy": groups["camera"]["accuracy"] if made else None,
         "mouse_accuracy_asked": accuracy(read.camera, join_transitions(asked).camera),
         "groups": groups,
     }
@@ -146,24 +152,25 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
     is in `clip_psnr`.
     """
     curve = lambda values: np.mean(np.stack(values), axis=0) if values else None  # noqa: E731
-    psnr_curve, ssim_curve, lpips_curve = psnr_of_mse(curve(row.mse)), curve(row.ssim), curve(row.lpips)
+    mse_curve, ssim_curve, lpips_curve = curve(row.mse), curve(row.ssim), curve(row.lpips)
+    psnr_curve = None if mse_curve is None else psnr_of_mse(mse_curve)
     at = lambda c, h: None if c is None or h >= len(c) else float(c[h])  # noqa: E731
+    mean = lambda c: None if c is None else float(c[1:].mean())  # noqa: E731
+    listed = lambda c: None if c is None else c.tolist()  # noqa: E731
     out = {
         "clips": len(row.clips),
         "psnr": {str(h): at(psnr_curve, h) for h in HORIZONS},
         "ssim": {str(h): at(ssim_curve, h) for h in HORIZONS},
         "lpips": {str(h): at(lpips_curve, h) for h in HORIZONS},
-        "psnr_mean": float(psnr_curve[1:].mean()),
-        "ssim_mean": float(ssim_curve[1:].mean()),
-        "curves": {
-            "psnr": psnr_curve.tolist(),
-            "ssim": ssim_curve.tolist(),
-            "lpips": None if lpips_curve is None else lpips_curve.tolist(),
-        },
+        "psnr_mean": mean(psnr_curve),
+        "ssim_mean": mean(ssim_curve),
+        "curves": {"psnr": listed(psnr_curve), "ssim": listed(ssim_curve), "lpips": listed(lpips_curve)},
         "clip_psnr": {
             clip.key: {str(h): at(psnr_of_mse(errors), h) for h in HORIZONS}
             for clip, errors in zip(row.clips, row.mse, strict=True)
-        },
+        }
+        if row.mse
+        else {},  # no ground truth
         "fvd": None,
         "keyboard_accuracy": None,
         "mouse_accuracy": None,
@@ -181,12 +188,13 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         names = [clip.name for clip in row.clips]
         for name in dict.fromkeys(names):
             index = [i for i, n in enumerate(names) if n == name]
-            labels = ([each[i] for i in index] for each in (row.predicted, row.made, row.asked))
-            result = _controls(*labels)
+            labels = (row.predicted, row.made, row.asked)  # `made` is empty for user starts
+            result = _controls(*([each[i] for i in index] if each else [] for each in labels))
             per_action[name] = {k: result[k] for k in PER_ACTION_SCORES}
         out["per_action"] = per_action
-        errors = np.concatenate([e[1:] for e in row.camera_error])
-        out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}
+        if row.camera_error:
+            errors = np.concatenate([e[1:] for e in row.camera_error])
+            out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}
         out["cosine_consecutive"] = float(np.mean(row.cosine_consecutive))
         out["cosine_to_first"] = float(np.mean(row.cosine_to_first))
     if row.features and reference_features and len(row.features) >= 2:
@@ -203,12 +211,17 @@ def run_clips(
 ) -> tuple[dict, dict[str, list[np.ndarray]]]:
     """Score every clip for every generator (and the ground truth); also return the first `keep`
     clips of each row for the video grid. `on_generated(row, clip, frames)` sees every clip."""
-    rows = {name: RowAccumulator() for name in (*generators, GROUND_TRUTH)}
+    truth_row = (GROUND_TRUTH,) if protocol.has_ground_truth else ()
+    rows = {name: RowAccumulator() for name in (*generators, *truth_row)}
     kept: dict[str, list[np.ndarray]] = {name: [] for name in rows}
     clips = protocol.clips()
     for clip in tqdm(clips, desc=f"{protocol.name} protocol", unit="clip"):
-        context, truth, context_actions, poses = protocol.ground_truth(clip)
-        outputs = {GROUND_TRUTH: truth}
+        if protocol.has_ground_truth:
+            context, truth, context_actions, poses = protocol.ground_truth(clip)
+            outputs = {GROUND_TRUTH: truth}
+        else:
+            (context, context_actions), truth, poses = protocol.user_start(clip.start), None, None
+            outputs = {}
         for name, generate in generators.items():
             start = time.perf_counter()
             outputs[name] = generate(context, context_actions, list(clip.actions))
@@ -220,35 +233,49 @@ def run_clips(
                 kept[name].append(frames)
             if on_generated is not None:
                 on_generated(name, clip, frames)
-    reference = rows[GROUND_TRUTH].features
+    reference = rows[GROUND_TRUTH].features if protocol.has_ground_truth else None
     return {name: summarise(row, reference) for name, row in rows.items()}, kept
+
+
+def _start(
+    protocol: Protocol, start: int, actions: list[Action], what: str
+) -> tuple[np.ndarray, list[Action], np.ndarray | None]:
+    """(context [K, H, W, 3], its actions, the true frames of `actions` [T, H, W, 3]) from voxel start
+    `start` in the plains, or (no truth) from user start `start` (counted round the user's files)."""
+    if not protocol.has_ground_truth:
+        context, context_actions = protocol.user_start(start % len(protocol.starts_from))
+        return context, context_actions, None
+    world, context, context_actions = protocol.start_world("plains", start)
+    truth = [context[-1]] + [world.step(a)[0] for a in tqdm(actions[1:], desc=f"{what} truth", unit="frame")]
+    return context, context_actions, np.stack(truth)
+
+
+def _with_truth(generators: dict[str, Generator], truth: np.ndarray | None) -> dict[str, Generator | None]:
+    """The generators, and the ground truth (None) as a row of its own where there is one."""
+    return {**generators, GROUND_TRUTH: None} if truth is not None else dict(generators)
 
 
 def run_long(protocol: Protocol, generators: dict[str, Generator]) -> dict:
     """1,000-frame idle and walking rollouts: mean colour, sharpness and PSNR to the truth over time."""
-    biome = "plains"
     results = {}
     for kind in ("idle", "walk"):
         actions = long_rollout_actions(kind, protocol.long_frames)
-        world, context, context_actions = protocol.start_world(biome, 0)
-        truth = [context[-1]] + [
-            world.step(a)[0] for a in tqdm(actions[1:], desc=f"{kind} truth", unit="frame")
-        ]
-        truth = np.stack(truth)
+        context, context_actions, truth = _start(protocol, 0, actions, kind)
         results[kind] = {}
-        for name, generate in {**generators, GROUND_TRUTH: None}.items():
+        for name, generate in _with_truth(generators, truth).items():
             frames = truth if generate is None else generate(context, context_actions, actions)
-            colour, sharp, close = mean_colour(frames), sharpness(frames), psnr(frames, truth)
+            colour, sharp = mean_colour(frames), sharpness(frames)
+            close = None if truth is None else psnr(frames, truth)
             marks = [m for m in LONG_MARKS if m < len(frames)]
             results[kind][name] = {
                 "marks": marks,
                 "mean_colour": [colour[m].tolist() for m in marks],
                 "sharpness": [float(sharp[m]) for m in marks],
-                "psnr": [float(close[m]) for m in marks],
+                "psnr": [None if close is None else float(close[m]) for m in marks],
                 "curves": {
                     "brightness": colour.mean(1).tolist(),
                     "sharpness": sharp.tolist(),
-                    "psnr": close.tolist(),
+                    "psnr": None if close is None else close.tolist(),
                 },
             }
     return results
@@ -259,10 +286,9 @@ def run_revisit(protocol: Protocol, generators: dict[str, Generator]) -> dict:
     results = {}
     for kind in ("turn", "walk"):
         actions, back = revisit_actions(kind)
-        world, context, context_actions = protocol.start_world("plains", 1)
-        truth = np.stack([context[-1]] + [world.step(a)[0] for a in actions[1:]])
+        context, context_actions, truth = _start(protocol, 1, actions, f"revisit {kind}")
         results[kind] = {}
-        for name, generate in {**generators, GROUND_TRUTH: None}.items():
+        for name, generate in _with_truth(generators, truth).items():
             frames = truth if generate is None else generate(context, context_actions, actions)
             results[kind][name] = float(psnr(frames[back], frames[0]))
     return results

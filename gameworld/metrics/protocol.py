@@ -11,15 +11,25 @@ The default `seed_base` (100000) lies far above the seeds `datasets/generate.py`
 same clips in other held-out worlds, to tell a setting's gain from the luck of these worlds. The
 ground truth of a clip is the same world replaying the clip's actions. Every number is a function
 of the protocol fields: reruns give the same clips.
+
+`starts_from` (files: images, episodes or videos, e.g. real Minecraft converted by `datasets/`)
+plays the same clips from the user's frames instead: each start is a file's first `context` frames
+(an image is one frame) with its actions where it has them. `quick` gives the 16 clips to the starts
+in turn, `full` plays the 76 actions from every start. No game can replay the actions there, so
+there is no ground truth: metrics that need it are not computed, and the mouse is read against the
+turns asked.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from gameworld.actions import Action
+from gameworld.starts import fit_frames, read_start
 from gameworld.voxel import BIOMES, ScriptedPlayer, VoxelWorld, gameworld_score_actions
 from gameworld.voxel.episodes import plan_scripted
 
@@ -49,14 +59,14 @@ class ScoreClip:
     """One clip: `actions[0]` is null (it precedes the first clip frame), `actions[1:]` are scored."""
 
     name: str  # the Bench76 action name, e.g. "forward_camera_ul"
-    biome: str
-    start: int  # start position number within the biome
-    seed: int  # voxel world seed
+    scene: str  # the voxel biome, or the name of a user start's file
+    start: int  # start position number within the biome, or the user start's index
+    seed: int | None  # voxel world seed (None: a user start)
     actions: tuple[Action, ...]
 
     @property
     def key(self) -> str:
-        return f"{self.biome}_{self.start}_{self.name}"
+        return f"{self.scene}_{self.start}_{self.name}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class Protocol:
     long_frames: int = 1000  # idle and walking rollouts
     width: int = 256
     height: int = 144
+    starts_from: tuple[str, ...] = ()  # user start files instead of voxel worlds (no ground truth)
 
     def __post_init__(self) -> None:
         if self.name not in PROTOCOLS:
@@ -79,6 +90,12 @@ class Protocol:
             )
         if self.seed_base < 0:
             raise ValueError(f"protocol seed_base must be >= 0, got {self.seed_base}")
+        object.__setattr__(self, "starts_from", tuple(str(path) for path in self.starts_from))
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """True for voxel starts (the game replays the actions), False for user starts."""
+        return not self.starts_from
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,15 +106,32 @@ class Protocol:
     def clips(self) -> list[ScoreClip]:
         """The clips in a fixed order (full: action by action, as the official layout groups them)."""
         actions = dict(gameworld_score_actions(self.frames))
-        if self.name == "full":
+        if self.starts_from:
+            starts = [(Path(path).stem, index) for index, path in enumerate(self.starts_from)]
+        elif self.name == "full":
             starts = [(b, s) for b in BIOMES for s in range(self.starts_per_biome)]
-            chosen = [(name, biome, start) for name in actions for biome, start in starts]
         else:
-            chosen = [(name, BIOMES[i % len(BIOMES)], 0) for i, name in enumerate(QUICK_ACTIONS)]
+            starts = [(biome, 0) for biome in BIOMES]
+        if self.name == "full":
+            chosen = [(name, scene, start) for name in actions for scene, start in starts]
+        else:
+            chosen = [(name, *starts[i % len(starts)]) for i, name in enumerate(QUICK_ACTIONS)]
         return [
-            ScoreClip(name, biome, start, self.world_seed(biome, start), (Action.null(), *actions[name][1:]))
-            for name, biome, start in chosen
+            ScoreClip(
+                name,
+                scene,
+                start,
+                self.world_seed(scene, start) if self.has_ground_truth else None,
+                (Action.null(), *actions[name][1:]),
+            )
+            for name, scene, start in chosen
         ]
+
+    def user_start(self, index: int) -> tuple[np.ndarray, list[Action]]:
+        """User start `index` (of `starts_from`): its context frames uint8 [K, H, W, 3] at the
+        protocol's frame size and their actions (null where the file has none)."""
+        frames, actions = _read_user_start(self.starts_from[index], self.context, self.width, self.height)
+        return frames.copy(), list(actions)
 
     def start_world(self, biome: str, start: int) -> tuple[VoxelWorld, np.ndarray, list[Action]]:
         """The world at the start of a clip, its `context` frames uint8 [K, H, W, 3] and their actions."""
@@ -112,14 +146,22 @@ class Protocol:
     def ground_truth(self, clip: ScoreClip) -> tuple[np.ndarray, np.ndarray, list[Action], list[dict]]:
         """(context frames [K, H, W, 3], clip frames [T, H, W, 3], context actions, clip poses).
 
-        Clip frame 0 is the last context frame; frame t > 0 follows `clip.actions[t]`."""
-        world, context, context_actions = self.start_world(clip.biome, clip.start)
+        Clip frame 0 is the last context frame; frame t > 0 follows `clip.actions[t]`. Voxel starts only."""
+        if not self.has_ground_truth:
+            raise ValueError("a protocol started from user files has no ground truth")
+        world, context, context_actions = self.start_world(clip.scene, clip.start)
         frames, poses = [context[-1]], [world.pose()]
         for action in clip.actions[1:]:
             frame, info = world.step(action)
             frames.append(frame)
             poses.append(info["pose"])
         return context, np.stack(frames), context_actions, poses
+
+
+@lru_cache(maxsize=32)
+def _read_user_start(path: str, count: int, width: int, height: int) -> tuple[np.ndarray, tuple[Action, ...]]:
+    frames, actions = read_start(path, count)
+    return fit_frames(frames, width, height), tuple(actions or [Action.null()] * len(frames))
 
 
 def long_rollout_actions(kind: str, frames: int) -> list[Action]:

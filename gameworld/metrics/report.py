@@ -36,15 +36,23 @@ def markdown(results: dict, command: str = "") -> str:
     lines = [f"# GameWorld Score ({p['name']} protocol)", ""]
     if command:
         lines += ["```bash", command, "```", ""]
+    user_starts = p.get("starts_from") or []
+    starts = (
+        f"starts from {len(user_starts)} user file(s) ({', '.join(user_starts)})"
+        if user_starts
+        else f"world seeds from {p['seed_base']}"
+    )
     lines += [
         f"{rows[next(iter(rows))]['clips']} clips of {p['frames']} frames at {p['width']}x{p['height']}, "
-        f"{p['context']} context frames, world seeds from {p['seed_base']}; "
-        f"{results['seconds']:.0f} s in all.",
+        f"{p['context']} context frames, {starts}; {results['seconds']:.0f} s in all.",
         "",
         "## Against the ground truth",
         "",
-        "PSNR at frame h: of the squared error pooled over the clips (a clip equal to the truth adds "
-        "an error of 0, not an arbitrary dB value).",
+        "No ground truth: the clips start from user files, which no game replays; the metrics that "
+        "need it are not computed, and the mouse is read against the turns asked."
+        if user_starts
+        else "PSNR at frame h: of the squared error pooled over the clips (a clip equal to the truth "
+        "adds an error of 0, not an arbitrary dB value).",
         "",
     ]
     head = ["row", *[f"PSNR@{h}" for h in horizons], *[f"SSIM@{h}" for h in horizons], "LPIPS@16", "FVD"]
@@ -107,14 +115,15 @@ def markdown(results: dict, command: str = "") -> str:
         marks = next(iter(table.values()))["marks"]
         lines += [
             "",
-            f"## {p['long_frames']}-frame {kind} rollout (brightness, sharpness, PSNR at frame)",
+            f"## {p['long_frames']}-frame {kind} rollout (brightness, sharpness"
+            f"{'' if user_starts else ', PSNR'} at frame)",
             "",
         ]
         head = ["row", *[f"frame {m}" for m in marks]]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for name, row in table.items():
             cells = [
-                f"{np.mean(c):.0f}, {s:.0f}, {q:.1f} dB"
+                f"{np.mean(c):.0f}, {s:.0f}" + ("" if q is None else f", {q:.1f} dB")
                 for c, s, q in zip(row["mean_colour"], row["sharpness"], row["psnr"], strict=True)
             ]
             lines.append("| " + " | ".join([name, *cells]) + " |")
@@ -224,17 +233,11 @@ def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], co
     write_text_atomic(out / "results.json", json.dumps(finite_or_none(results), indent=1) + "\n")
     write_text_atomic(out / "results.md", markdown(results, command))
     rows = results["rows"]
-    line_plot(
-        out / "psnr_vs_horizon.png",
-        "PSNR to ground truth (dB) vs frame",
-        {n: r["curves"]["psnr"][1:] for n, r in rows.items() if n != "ground truth"},
-    )
-    line_plot(
-        out / "ssim_vs_horizon.png",
-        "SSIM to ground truth vs frame",
-        {n: r["curves"]["ssim"][1:] for n, r in rows.items() if n != "ground truth"},
-    )
-    for metric in ("keyboard_accuracy", "mouse_accuracy"):
+    for metric, title in (("psnr", "PSNR to ground truth (dB)"), ("ssim", "SSIM to ground truth")):
+        curves = {n: r["curves"][metric] for n, r in rows.items() if n != "ground truth"}
+        _plot_curves(out / f"{metric}_vs_horizon.png", f"{title} vs frame", curves, skip_first=True)
+    user_starts = bool(results["protocol"].get("starts_from"))
+    for metric in ("keyboard_accuracy", "mouse_accuracy_asked" if user_starts else "mouse_accuracy"):
         bars = {
             n: {a: v[metric] for a, v in r["per_action"].items()} for n, r in rows.items() if r["per_action"]
         }
@@ -242,9 +245,13 @@ def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], co
             bar_plot(out / f"per_action_{metric}.png", f"{metric.replace('_', ' ')} per action (IDM)", bars)
     for kind, table in results["long"].items():
         for metric in ("brightness", "sharpness", "psnr"):
-            line_plot(
-                out / f"long_{kind}_{metric}.png",
-                f"{kind} rollout: {metric} vs frame",
-                {n: r["curves"][metric] for n, r in table.items()},
-            )
+            curves = {n: r["curves"][metric] for n, r in table.items()}
+            _plot_curves(out / f"long_{kind}_{metric}.png", f"{kind} rollout: {metric} vs frame", curves)
     video_grid(out / "grid.mp4", kept)
+
+
+def _plot_curves(path: Path, title: str, curves: dict, skip_first: bool = False) -> None:
+    """`line_plot` of the curves that were computed (none: no plot); `skip_first` drops frame 0."""
+    computed = {name: curve[1 if skip_first else 0:] for name, curve in curves.items() if curve is not None}
+    if computed:
+        line_plot(path, title, computed)
