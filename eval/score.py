@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from gameworld.engine import WorldEngine
+from gameworld.metrics.encoder import NORMALISATIONS, ImageFeatures
 from gameworld.metrics.evaluate import COPY_LAST, Scorers, copy_last_generator, engine_generator, evaluate
 from gameworld.metrics.fvd import I3DFeatures
 from gameworld.metrics.lpips import LPIPS
@@ -60,6 +61,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--i3d", type=Path, help="I3D TorchScript file for FVD")
     parser.add_argument(
         "--i3d-kwargs", type=json.loads, default={}, help="JSON keyword arguments for the I3D call"
+    )
+    parser.add_argument(
+        "--encoder", type=Path, help="image encoder (TorchScript) for the feature cosines (default: IDM's)"
+    )
+    parser.add_argument("--encoder-resolution", type=int, default=224, help="the encoder's square input size")
+    parser.add_argument(
+        "--encoder-normalise", choices=sorted(NORMALISATIONS), default="imagenet",
+        help="the mean and std the encoder expects of images in [0, 1]",
     )
     parser.add_argument(
         "--export-gameworld", type=Path, help="also write the model's clips in the official layout"
@@ -113,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             idm=load_idm(idm_dir, device) if args.idm or idm_dir.is_dir() else None,
             lpips=LPIPS.from_file(args.lpips, args.lpips_net).to(device) if args.lpips else None,
             i3d=I3DFeatures(args.i3d, call_kwargs=args.i3d_kwargs, device=device) if args.i3d else None,
+            encoder=ImageFeatures(args.encoder, args.encoder_resolution, args.encoder_normalise, device)
+            if args.encoder
+            else None,
         )
         teacher = {}
         if args.teacher:

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import torch
 from PIL import Image
 
 from eval import score
@@ -29,6 +30,7 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
     results = json.loads((out / "results.json").read_text())
     assert results["protocol"]["seed_base"] == 100_050
     assert results["engine"]["temperature"] == 1.0 and results["engine"]["seed"] == 0  # how it was drawn
+    assert results["computed"]["consistency_features"] == "idm"
     rows = results["rows"]
     assert set(rows) == {"model", "copy-last-frame", "ground truth"}
     assert rows["ground truth"]["psnr"]["1"] == 100.0 and rows["ground truth"]["ssim"]["1"] == 1.0
@@ -130,3 +132,24 @@ def test_user_starts_hand_the_users_frames_to_every_generator(tmp_path, make_fra
     assert len(seen) == 16 + 2 + 2  # the clips, the idle and walking rollouts, the two revisits
     assert all(np.array_equal(context, start) and actions == start_actions for context, actions in seen)
     assert results["rows"]["model"]["clips"] == 16 and set(kept) == {"model", COPY_LAST}
+
+
+class ConstantEncoder(torch.nn.Module):
+    """An image encoder that sees every frame alike: its cosines are exactly 1."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.ones(images.shape[0], 4)
+
+
+def test_a_users_image_encoder_reads_the_feature_cosines(tmp_path, tiny_model_dir):
+    encoder = tmp_path / "encoder.pt"
+    torch.jit.script(ConstantEncoder()).save(str(encoder))
+    out = tmp_path / "report"
+    argv = ["--model", str(tiny_model_dir), "--out", str(out), "--encoder", str(encoder)]
+    assert main([*argv, "--encoder-resolution", "8", *SMALL]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["computed"]["consistency_features"] == "encoder" and not results["computed"]["controls"]
+    for row in results["rows"].values():  # no IDM here: cosines from the encoder, no controllability
+        assert row["cosine_consecutive"] == 1.0 and row["cosine_to_first"] == 1.0
+        assert row["keyboard_accuracy"] is None
+    assert "read the image encoder given (`--encoder`)" in (out / "results.md").read_text()

@@ -29,6 +29,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
     turns_of_poses,
 )
+from gameworld.metrics.encoder import ImageFeatures
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
 from gameworld.metrics.lpips import LPIPS
@@ -51,6 +52,21 @@ class Scorers:
     idm: InverseDynamicsModel | None = None
     lpips: LPIPS | None = None
     i3d: I3DFeatures | None = None
+    encoder: ImageFeatures | None = None  # the consistency features (default: the IDM's frame encoder)
+
+    @property
+    def consistency_features(self) -> str | None:
+        """Which network the feature cosines read: "encoder", "idm" or None (not computed)."""
+        return "encoder" if self.encoder is not None else "idm" if self.idm is not None else None
+
+    def frame_features(self, frames: np.ndarray) -> torch.Tensor | None:
+        """Features [T, D] of uint8 frames [T, H, W, 3] for the feature cosines (None: no network)."""
+        if self.encoder is not None:
+            return self.encoder(frames)
+        if self.idm is not None:
+            with torch.no_grad():
+                return self.idm.frame_features(frames[None])[0].cpu()
+        return None
 
 
 @dataclass
@@ -114,7 +130,6 @@ def score_clip(
     if scorers.idm is not None:
         with torch.no_grad():
             predicted = scorers.idm.predict(frames[None])[0]
-            cosine = feature_cosine(scorers.idm.frame_features(frames[None])[0].cpu())
         row.predicted.append(predicted)
         asked = labels_from_actions(list(clip.actions))
         row.asked.append(asked)
@@ -122,6 +137,9 @@ def score_clip(
             made = replace(asked, camera_deg=turns_of_poses(poses))
             row.made.append(made)
             row.camera_error.append(camera_error(predicted, made))
+    features = scorers.frame_features(frames)
+    if features is not None:
+        cosine = feature_cosine(features)
         row.cosine_consecutive.append(float(cosine["consecutive"].mean()))
         row.cosine_to_first.append(float(cosine["to_first"].mean()))
     if scorers.i3d is not None:
@@ -195,6 +213,7 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         if row.camera_error:
             errors = np.concatenate([e[1:] for e in row.camera_error])
             out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}
+    if row.cosine_consecutive:
         out["cosine_consecutive"] = float(np.mean(row.cosine_consecutive))
         out["cosine_to_first"] = float(np.mean(row.cosine_to_first))
     if row.features and reference_features and len(row.features) >= 2:
@@ -317,6 +336,7 @@ def evaluate(
             "lpips": scorers.lpips is not None,
             "fvd": scorers.i3d is not None,
             "controls": scorers.idm is not None,
+            "consistency_features": scorers.consistency_features,
         },
         "control_groups": list(GROUPS),
     }

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg
 
+from gameworld.metrics.encoder import load_torchscript
+
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to feature sets [N, D] and [M, D] (N, M >= 2)."""
@@ -41,12 +43,7 @@ class I3DFeatures:
     def __init__(self, path: str | Path, resolution: int = 224, call_kwargs: dict | None = None,
                  device: str | torch.device = "cpu") -> None:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no I3D TorchScript file")
-        try:
-            self.model = torch.jit.load(str(path), map_location=device).eval()
-        except RuntimeError as err:
-            raise ValueError(f"{path}: not a TorchScript file ({str(err).splitlines()[0]})") from err
+        self.model = load_torchscript(path, "I3D", device)
         self.path, self.resolution, self.device = path, resolution, torch.device(device)
         self.call_kwargs = dict(call_kwargs or {})
 

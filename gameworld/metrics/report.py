@@ -78,6 +78,10 @@ def markdown(results: dict, command: str = "") -> str:
     lines += ["Mouse: the IDM's reading against the turns the game made; mouse (asked): against the",
               "turns asked for, as GameWorld Score reads them. They differ where the pitch stops at +-90",
               "degrees.", ""]
+    source = results.get("computed", {}).get("consistency_features")
+    if source:
+        network = "the image encoder given (`--encoder`)" if source == "encoder" else "the IDM's encoder"
+        lines += [f"Feature cosines (cos consecutive, cos to first) read {network}.", ""]
     head = [
         "row",
         "keyboard",
