@@ -13,9 +13,10 @@ ground truth of a clip is the same world replaying the clip's actions. Every num
 of the protocol fields: reruns give the same clips.
 
 `starts_from` (files: images, episodes or videos, e.g. real Minecraft in any format
-`gameworld.data.open_episode` reads) plays the same clips from the user's frames instead: each start is a file's first `context` frames
-(an image is one frame) with its actions where it has them. `quick` gives the 16 clips to the starts
-in turn, `full` plays the 76 actions from every start. No game can replay the actions there, so
+`gameworld.data.open_episode` reads) plays the same clips from the user's frames instead: each
+start is a file's first `context` frames (an image is one frame) with its actions where it has
+them. `quick` gives the 16 clips to the starts in turn, `full` plays the 76 actions from every
+start. No game can replay the actions there, so
 there is no ground truth: metrics that need it are not computed, and the mouse is read against the
 turns asked.
 """
