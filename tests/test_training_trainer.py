@@ -4,6 +4,7 @@ import json
 import math
 import os
 import signal
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -137,6 +138,16 @@ def test_a_modules_lr_scales_multiply_the_learning_rate_of_its_parameters(tmp_pa
         decayed = before[name] * (1 - rate * (0.1 if p.ndim >= 2 else 0.0))
         step = (p.detach() - decayed).abs()
         assert torch.allclose(step, torch.full_like(step, rate), atol=1e-5), name
+
+
+def test_a_resumed_run_takes_the_lr_scales_it_is_given_now(tmp_path):
+    cfg = TrainerConfig(out_dir=str(tmp_path), max_steps=1, batch_size=4, ema_decay=0.0)
+    assert Trainer(cfg, TwoLayers(), Points(), regression_loss, DistEnv()).fit()
+    module = TwoLayers()
+    module.lr_scales = {"second.": 3.0}
+    resumed = Trainer(replace(cfg, max_steps=2, resume=True), module, Points(), regression_loss, DistEnv())
+    assert resumed.resume() and resumed.step == 1
+    assert [g["lr_scale"] for g in resumed.optimizer.param_groups] == [1.0, 1.0, 3.0, 3.0]
 
 
 def test_a_crashed_run_resumes_to_the_same_losses_and_weights(tmp_path):

@@ -306,7 +306,10 @@ class Trainer:
         options = self._state_options(cpu_offload=False)
         set_model_state_dict(self.module, part("model/"), options=options)
         optimizer_state = unflatten(state["optimizer"], tensors)
+        scales = [group.get("lr_scale", 1.0) for group in self.optimizer.param_groups]
         set_optimizer_state_dict(self.module, self.optimizer, optimizer_state, options=options)
+        for group, scale in zip(self.optimizer.param_groups, scales, strict=True):
+            group["lr_scale"] = scale  # this run's `lr_scales`, not the ones the checkpoint saved
         if self.ema is not None:
             self._load_ema(part("ema/"), state["ema_updates"], checkpoint.path)
         self.step = checkpoint.step
