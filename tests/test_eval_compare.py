@@ -58,6 +58,10 @@ def test_paired_runs_cancel_the_luck_of_the_draw(tmp_path):
     difference = result["differences"]["better"]["PSNR@8"]
     assert difference.mean == pytest.approx(0.5) and difference.std == pytest.approx(0.0, abs=1e-12)
 
+    older = Run(tmp_path / "old", {**base[0].results, "protocol": {**base[0].results["protocol"]}})
+    older.results["protocol"]["starts_from"] = []  # a field newer reports write, empty
+    assert compare({"base": base[:1], "older": [older]})["paired"]
+
     shuffled = compare({"base": base, "better": better[::-1]})  # other draws in each position
     assert not shuffled["paired"] and shuffled["differences"] == {}
     with pytest.raises(ValueError, match="at least one report"):

@@ -18,6 +18,9 @@ import numpy as np
 from gameworld.metrics.evaluate import COPY_LAST, GROUND_TRUTH
 
 IDLE_FRAMES = (100, 500, 1000)  # frames of the idle rollout whose brightness is reported
+# The protocol fields that decide which clips, worlds and starts a run plays.
+DRAW_FIELDS = ("name", "starts_per_biome", "frames", "context", "seed_base", "long_frames", "width", "height",
+               "starts_from")
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,11 @@ class Run:
 
     @property
     def draw(self) -> tuple:
-        """What the run's luck depends on: the protocol (worlds, clips) and the engine's noise seed."""
+        """What the run's luck depends on: the protocol (worlds, clips) and the engine's noise seed.
+        A field a report lacks (written before the field existed) counts as its empty default."""
         protocol = self.results.get("protocol", {})
-        return tuple(sorted(protocol.items())), self.results.get("engine", {}).get("seed")
+        fields = tuple((name, protocol.get(name) or None) for name in DRAW_FIELDS)
+        return fields, self.results.get("engine", {}).get("seed")
 
 
 def _ratio(value: float | None, ceiling: float | None) -> float | None:
