@@ -26,7 +26,11 @@ def report(psnr8: float, mouse: float, seed: int = 0, seed_base: int = 100_000, 
         "horizons": [1, 8, 64],
         "rows": {"model": row(psnr8, 0.7, mouse), "copy-last-frame": row(15.0, 0.8, 0.6),
                  "ground truth": row(100.0, 0.875, 1.0)},
-        "long": {"idle": {"model": {"curves": {"brightness": list(range(frames)), "psnr": [20.0] * frames}}}},
+        "long": {"idle": {
+            "model": {"curves": {"brightness": list(range(frames)), "sharpness": [50.0] * frames,
+                                 "psnr": [20.0] * frames}},
+            "ground truth": {"curves": {"brightness": [90.0] * frames, "sharpness": [200.0] * frames}},
+        }},
         "revisit": {"turn": {"model": 19.0}, "walk": {"model": 12.0}},
     }
 
@@ -37,7 +41,9 @@ def test_headline_reads_the_bars_from_one_report():
     assert figures["PSNR@8 - copy-last"] == pytest.approx(-1.0)
     assert figures["keyboard / truth"] == pytest.approx(0.8)
     assert figures["mouse / truth"] == pytest.approx(0.5)
-    assert figures["idle brightness @100"] == 100 and figures["idle brightness @500"] == 299  # its last frame
+    assert figures["idle brightness - truth @100"] == 10.0
+    assert figures["idle brightness - truth @500"] == 209.0  # the rollout's last frame
+    assert figures["idle sharpness / truth @1000"] == 0.25 and figures["idle PSNR @100"] == 20.0
     assert figures["revisit turn"] == 19.0 and figures["frames/s"] == 10.0
 
 

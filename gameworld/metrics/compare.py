@@ -17,7 +17,7 @@ import numpy as np
 
 from gameworld.metrics.evaluate import COPY_LAST, GROUND_TRUTH
 
-IDLE_FRAMES = (100, 500, 1000)  # frames of the idle rollout whose brightness is reported
+IDLE_FRAMES = (100, 500, 1000)  # frames of the idle rollout whose drift from the truth is reported
 # The protocol fields that decide which clips, worlds and starts a run plays.
 DRAW_FIELDS = ("name", "starts_per_biome", "frames", "context", "seed_base", "long_frames", "width", "height",
                "starts_from")
@@ -62,22 +62,30 @@ def _at(curve: list | None, frame: int) -> float | None:
     return curve[min(frame, len(curve) - 1)] if curve else None
 
 
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
 def headline(results: dict) -> dict[str, float | None]:
     """The figures a model is judged by (the default model card's bars among them), from one report."""
     rows = results["rows"]
     model, copy, truth = rows["model"], rows.get(COPY_LAST, {}), rows.get(GROUND_TRUTH, {})
     figures: dict[str, float | None] = {f"PSNR@{h}": model["psnr"].get(str(h)) for h in results["horizons"]}
-    ours, frozen = model["psnr"].get("8"), copy.get("psnr", {}).get("8")
-    figures["PSNR@8 - copy-last"] = None if ours is None or frozen is None else ours - frozen
+    figures["PSNR@8 - copy-last"] = _minus(model["psnr"].get("8"), copy.get("psnr", {}).get("8"))
     figures["SSIM@8"] = model["ssim"].get("8")
     for name in ("keyboard", "mouse"):
         accuracy = model.get(f"{name}_accuracy")
         figures[f"{name} accuracy"] = accuracy
         figures[f"{name} / truth"] = _ratio(accuracy, truth.get(f"{name}_accuracy"))
-    idle = results.get("long", {}).get("idle", {}).get("model", {}).get("curves", {})
-    for frame in IDLE_FRAMES:
-        figures[f"idle brightness @{frame}"] = _at(idle.get("brightness"), frame)
-    figures["idle PSNR @100"] = _at(idle.get("psnr"), 100)
+    idle = results.get("long", {}).get("idle", {})
+    ours, game = (idle.get(row, {}).get("curves", {}) for row in ("model", GROUND_TRUTH))
+    for frame in IDLE_FRAMES:  # a still scene keeps its colours: brightness minus the game's
+        figures[f"idle brightness - truth @{frame}"] = _minus(
+            _at(ours.get("brightness"), frame), _at(game.get("brightness"), frame)
+        )
+    sharp, game_sharp = (_at(curves.get("sharpness"), 1000) for curves in (ours, game))
+    figures["idle sharpness / truth @1000"] = _ratio(sharp, game_sharp)
+    figures["idle PSNR @100"] = _at(ours.get("psnr"), 100)
     for kind, values in results.get("revisit", {}).items():
         figures[f"revisit {kind}"] = values.get("model")
     figures["frames/s"] = model.get("frames_per_second")
