@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--guidance", type=float, help="action guidance of the model (default: its own)")
     parser.add_argument("--temperature", type=float,
                         help="scale of the model's starting noise per frame (default: its own)")
+    parser.add_argument("--context-noise", type=float,
+                        help="noise level the model's past frames are held at (default: its own)")
     parser.add_argument("--idm", type=Path, help="IDM directory (default: <model>/idm)")
     parser.add_argument("--lpips", type=Path, help="LPIPS weights (safetensors, see gameworld.metrics.lpips)")
     parser.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg")
@@ -114,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(len(protocol.starts_from)):
             protocol.user_start(index)  # an unreadable file fails here, not after an hour of clips
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        settings = ("steps", args.steps), ("guidance", args.guidance), ("temperature", args.temperature)
-        overrides = {name: value for name, value in settings if value is not None}
+        settings = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
+                    "context_noise": args.context_noise}
+        overrides = {name: value for name, value in settings.items() if value is not None}
         engine = WorldEngine.from_pretrained(model_dir, device=device, seed=args.seed, **overrides)
         idm_dir = args.idm or model_dir / "idm"
         scorers = Scorers(

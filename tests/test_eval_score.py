@@ -64,7 +64,7 @@ def test_missing_model_and_idm_are_clear_errors(tmp_path, tiny_model_dir, capsys
     assert "no IDM here" in capsys.readouterr().err
 
 
-def test_steps_guidance_and_temperature_reach_the_models_engine(tmp_path, tiny_model_dir, monkeypatch):
+def test_sampler_settings_reach_the_models_engine(tmp_path, tiny_model_dir, monkeypatch):
     built = []
 
     def capture(path, **settings):
@@ -73,10 +73,10 @@ def test_steps_guidance_and_temperature_reach_the_models_engine(tmp_path, tiny_m
 
     monkeypatch.setattr(score.WorldEngine, "from_pretrained", capture)
     argv = ["--model", str(tiny_model_dir), "--out", str(tmp_path / "o"), "--steps", "1", "--guidance", "2.5",
-            "--temperature", "0.8"]
+            "--temperature", "0.8", "--context-noise", "0.1"]
     assert main(argv) == 2
     assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0, "steps": 1, "guidance": 2.5,
-                                             "temperature": 0.8})]
+                                             "temperature": 0.8, "context_noise": 0.1})]
     built.clear()
     assert main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "o")]) == 2
     assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0})]  # the model's own settings
