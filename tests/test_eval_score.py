@@ -106,6 +106,7 @@ def test_clips_start_from_user_files_and_what_needs_no_truth_is_scored(
         assert 0 <= row["keyboard_accuracy"] <= 1 and 0 <= row["mouse_accuracy_asked"] <= 1
     idle = results["long"]["idle"]
     assert set(idle) == {"model", "copy-last-frame"} and len(idle["model"]["curves"]["brightness"]) == 6
+    assert idle["model"]["marks"] == [1, 5]  # frames 1 and 10 and 100 and 1000 of a 6-frame rollout
     assert idle["model"]["curves"]["psnr"] is None and set(idle["model"]["psnr"]) == {None}
     assert results["revisit"]["turn"]["copy-last-frame"] == 100.0  # its frames never change
     markdown = (out / "results.md").read_text()

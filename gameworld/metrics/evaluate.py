@@ -285,7 +285,7 @@ def run_long(protocol: Protocol, generators: dict[str, Generator]) -> dict:
             frames = truth if generate is None else generate(context, context_actions, actions)
             colour, sharp = mean_colour(frames), sharpness(frames)
             close = None if truth is None else psnr(frames, truth)
-            marks = [m for m in LONG_MARKS if m < len(frames)]
+            marks = sorted({min(m, len(frames) - 1) for m in LONG_MARKS})  # past the end: the last frame
             results[kind][name] = {
                 "marks": marks,
                 "mean_colour": [colour[m].tolist() for m in marks],
