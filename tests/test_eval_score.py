@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -43,9 +44,16 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
     pooled = -10 * np.log10(np.mean(10 ** (-at_8 / 10)))  # PSNR of the mean squared error
     assert np.isclose(rows["copy-last-frame"]["psnr"]["8"], pooled, rtol=1e-6)
     assert pooled < at_8.mean() - 3.0  # a mean of dB would count the exact clip as 100 dB
+    for group in ("walk", "strafe", "turn sideways", "turn up/down"):  # the game moves in each
+        assert rows["ground truth"]["motion_response"][group] == pytest.approx(1.0)
+        assert rows["copy-last-frame"]["motion_response"][group] == pytest.approx(0.0, abs=1e-5)  # still
+        assert rows["model"]["motion_response"][group] is not None
+    walk = rows["ground truth"]["motion_per_action"]["forward"]
+    assert walk["walk"] == pytest.approx(1.0) and walk["turn sideways"] is None  # it asks no turn
     markdown = (out / "results.md").read_text()
     assert "not computed" in markdown and "python -m eval.score" in markdown
     assert "PSNR@8 per clip" in markdown and "| mushroom_0_empty |" in markdown
+    assert "| copy-last-frame | 0.00 | 0.00 | 0.00 | 0.00 |" in markdown  # the motion response
     for name in (
         "grid.mp4",
         "psnr_vs_horizon.png",
@@ -103,6 +111,7 @@ def test_clips_start_from_user_files_and_what_needs_no_truth_is_scored(
     for row in rows.values():
         assert set(row["psnr"].values()) == {None} and row["fvd"] is None and row["clip_psnr"] == {}
         assert row["mouse_accuracy"] is None and row["camera_error_deg"] is None  # no poses
+        assert row["motion_response"] is None  # no game's motion to compare with
         assert 0 <= row["keyboard_accuracy"] <= 1 and 0 <= row["mouse_accuracy_asked"] <= 1
     idle = results["long"]["idle"]
     assert set(idle) == {"model", "copy-last-frame"} and len(idle["model"]["curves"]["brightness"]) == 6

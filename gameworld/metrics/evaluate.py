@@ -33,6 +33,7 @@ from gameworld.metrics.encoder import ImageFeatures
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
 from gameworld.metrics.lpips import LPIPS
+from gameworld.metrics.motion import ego_motion, response_by_group
 from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
 from gameworld.models.idm import InverseDynamicsModel
 
@@ -84,6 +85,8 @@ class RowAccumulator:
     cosine_consecutive: list[float] = field(default_factory=list)
     cosine_to_first: list[float] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)  # I3D, one per clip
+    motion: list[np.ndarray] = field(default_factory=list)  # [T-1, 3] zoom and pan per transition
+    reference_motion: list[np.ndarray] = field(default_factory=list)  # the same of the truth
     seconds: float = 0.0
     frames: int = 0
 
@@ -119,22 +122,26 @@ def score_clip(
     clip: ScoreClip,
     poses: list[dict] | None,
     scorers: Scorers,
+    truth_motion: np.ndarray | None = None,
 ) -> None:
-    """Score one clip's frames against `truth` and the game's `poses` (None for a user start)."""
+    """Score one clip's frames against `truth`, its `truth_motion` (`ego_motion(truth)`) and the
+    game's `poses` (all None for a user start)."""
     row.clips.append(clip)
+    row.asked.append(labels_from_actions(list(clip.actions)))
     if truth is not None:
         row.mse.append(mse(frames, truth))
         row.ssim.append(ssim(frames, truth))
         if scorers.lpips is not None:
             row.lpips.append(scorers.lpips.frames(frames, truth))
+    if truth_motion is not None:
+        row.motion.append(ego_motion(frames))
+        row.reference_motion.append(truth_motion)
     if scorers.idm is not None:
         with torch.no_grad():
             predicted = scorers.idm.predict(frames[None])[0]
         row.predicted.append(predicted)
-        asked = labels_from_actions(list(clip.actions))
-        row.asked.append(asked)
         if poses is not None:
-            made = replace(asked, camera_deg=turns_of_poses(poses))
+            made = replace(row.asked[-1], camera_deg=turns_of_poses(poses))
             row.made.append(made)
             row.camera_error.append(camera_error(predicted, made))
     features = scorers.frame_features(frames)
@@ -198,14 +205,14 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         "camera_error_deg": None,
         "cosine_consecutive": None,
         "cosine_to_first": None,
+        "motion_response": None,
+        "motion_per_action": None,
         "frames_per_second": row.frames / row.seconds if row.seconds > 0 else None,
     }
     if row.predicted:
         out.update(_controls(row.predicted, row.made, row.asked))
         per_action = {}
-        names = [clip.name for clip in row.clips]
-        for name in dict.fromkeys(names):
-            index = [i for i, n in enumerate(names) if n == name]
+        for name, index in _clips_by_action(row).items():
             labels = (row.predicted, row.made, row.asked)  # `made` is empty for user starts
             result = _controls(*([each[i] for i in index] if each else [] for each in labels))
             per_action[name] = {k: result[k] for k in PER_ACTION_SCORES}
@@ -213,12 +220,30 @@ def summarise(row: RowAccumulator, reference_features: list[np.ndarray] | None) 
         if row.camera_error:
             errors = np.concatenate([e[1:] for e in row.camera_error])
             out["camera_error_deg"] = {"pitch": float(errors[:, 0].mean()), "yaw": float(errors[:, 1].mean())}
+    if row.motion:
+        out["motion_response"] = _motion(row.motion, row.reference_motion, row.asked)
+        per_clip = (row.motion, row.reference_motion, row.asked)
+        out["motion_per_action"] = {
+            name: _motion(*([each[i] for i in index] for each in per_clip))
+            for name, index in _clips_by_action(row).items()
+        }
     if row.cosine_consecutive:
         out["cosine_consecutive"] = float(np.mean(row.cosine_consecutive))
         out["cosine_to_first"] = float(np.mean(row.cosine_to_first))
     if row.features and reference_features and len(row.features) >= 2:
         out["fvd"] = frechet_distance(np.stack(row.features), np.stack(reference_features))
     return out
+
+
+def _clips_by_action(row: RowAccumulator) -> dict[str, list[int]]:
+    """The indices of the row's clips per action name, in the order the actions first come."""
+    names = [clip.name for clip in row.clips]
+    return {name: [i for i, n in enumerate(names) if n == name] for name in dict.fromkeys(names)}
+
+
+def _motion(motion: list[np.ndarray], reference: list[np.ndarray], asked: list[ControlLabels]) -> dict:
+    """`response_by_group` over the clips given."""
+    return response_by_group(np.concatenate(motion), np.concatenate(reference), join_transitions(asked))
 
 
 def run_clips(
@@ -237,17 +262,17 @@ def run_clips(
     for clip in tqdm(clips, desc=f"{protocol.name} protocol", unit="clip"):
         if protocol.has_ground_truth:
             context, truth, context_actions, poses = protocol.ground_truth(clip)
-            outputs = {GROUND_TRUTH: truth}
+            outputs, truth_motion = {GROUND_TRUTH: truth}, ego_motion(truth)
         else:
             (context, context_actions), truth, poses = protocol.user_start(clip.start), None, None
-            outputs = {}
+            outputs, truth_motion = {}, None
         for name, generate in generators.items():
             start = time.perf_counter()
             outputs[name] = generate(context, context_actions, list(clip.actions))
             rows[name].seconds += time.perf_counter() - start
             rows[name].frames += len(clip.actions) - 1
         for name, frames in outputs.items():
-            score_clip(rows[name], frames, truth, clip, poses, scorers)
+            score_clip(rows[name], frames, truth, clip, poses, scorers, truth_motion)
             if len(kept[name]) < keep:
                 kept[name].append(frames)
             if on_generated is not None:

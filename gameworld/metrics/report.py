@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw
 from gameworld.atomic import staged, write_text_atomic
 from gameworld.data.video import write_video
 from gameworld.metrics.evaluate import finite_or_none
+from gameworld.metrics.motion import MOTION_GROUPS
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 NOT_COMPUTED = "not computed"
@@ -26,7 +27,8 @@ CLIP_TABLE_MAX = 32  # reports of more clips keep the per-clip PSNR in results.j
 def _fmt(value, digits: int = 2, percent: bool = False) -> str:
     if value is None:
         return NOT_COMPUTED
-    return f"{100 * value:.1f}%" if percent else f"{value:.{digits}f}"
+    text = f"{100 * value:.1f}%" if percent else f"{value:.{digits}f}"
+    return text.removeprefix("-") if text.strip("-0.%") == "" else text  # no "-0.00" for a tiny negative
 
 
 def markdown(results: dict, command: str = "") -> str:
@@ -115,6 +117,7 @@ def markdown(results: dict, command: str = "") -> str:
             _fmt(row["frames_per_second"], 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _motion_table(rows)
     for kind, table in results["long"].items():
         marks = next(iter(table.values()))["marks"]
         lines += [
@@ -229,6 +232,22 @@ def gameworld_names(clips: Sequence) -> dict[str, str]:
     for clip in sorted(clips, key=lambda c: c.name):  # stable: protocol order within an action
         names[clip.key] = f"{len(names):04d}_{clip.name}.mp4"
     return names
+
+
+def _motion_table(rows: dict) -> list[str]:
+    """The motion response table (no rows: the protocol had no ground truth to compare with)."""
+    scored = {name: row["motion_response"] for name, row in rows.items() if row.get("motion_response")}
+    if not scored:
+        return []
+    lines = ["", "## Motion response (from the pixels, no network)", "",
+             "How far the view zooms (walk) and pans (strafe, turns) where each is asked for, as a share",
+             "of the game's motion over the same frames: 1 moves as the game does, 0 stands still, below 0",
+             "moves the wrong way (`gameworld/metrics/motion.py`).", ""]
+    head = ["row", *MOTION_GROUPS]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, response in scored.items():
+        lines.append("| " + " | ".join([name, *(_fmt(response[g]) for g in MOTION_GROUPS)]) + " |")
+    return lines
 
 
 def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], command: str = "") -> None:

@@ -1,0 +1,130 @@
+"""How the view moves, read from the pixels alone: zoom and pan from one frame to the next.
+
+The IDM's reading of a clip is only as good as the IDM, and a blurred frame can fool it. This needs
+no network: between consecutive frames it fits one global motion field, a zoom about the centre and
+a shift,
+
+    u(x, y) = a * x + tx,   v(x, y) = a * y + ty        (x, y: pixels from the centre)
+
+by Lucas-Kanade least squares on the image gradients, coarse to fine. Walking forward zooms in
+(a > 0) and walking back zooms out; stepping sideways or turning pans (tx, ty). The bottom fifth of
+the frame (the hotbar, which never moves) is left out.
+
+A model's *motion response* is the least-squares slope of its motion on the game's over the same
+frames, per component: 1 moves as the game does, 0 stands still (copy-last-frame), below 0 moves
+the wrong way, a fraction moves too little.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gameworld.metrics.controls import ControlLabels, axis_state
+
+COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
+HUD_SHARE = 0.2  # the bottom share of the frame left out: the hotbar does not move with the view
+_SMALLEST_LEVEL = 24  # pixels: the coarsest level of the pyramid is at least this high
+MIN_RMS = 1e-3  # a component the game moves less than this (root mean square per frame) is not scored
+# What each input should move: the frames where it is asked for, and the component it moves.
+MOTION_GROUPS: dict[str, str] = {"walk": "zoom", "strafe": "pan_x", "turn sideways": "pan_x",
+                                 "turn up/down": "pan_y"}
+
+
+def _grey(frames) -> torch.Tensor:
+    """uint8 frames [T, H, W, 3] -> float32 grey [T, 1, H', W] in 0..1, the HUD cut off."""
+    x = frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
+    if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] < 2:
+        raise ValueError(f"ego motion needs frames [T >= 2, H, W, 3], got {tuple(x.shape)}")
+    grey = x.detach().cpu().float().mul(1 / 255).matmul(torch.tensor([0.299, 0.587, 0.114]))
+    keep = round(grey.shape[1] * (1 - HUD_SHARE))
+    return grey[:, None, :keep]  # [T, 1, H', W]
+
+
+def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central differences of [N, 1, h, w] (zero at the border)."""
+    gx, gy = torch.zeros_like(image), torch.zeros_like(image)
+    gx[..., 1:-1] = (image[..., 2:] - image[..., :-2]) / 2
+    gy[..., 1:-1, :] = (image[..., 2:, :] - image[..., :-2, :]) / 2
+    return gx, gy
+
+
+def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float) -> torch.Tensor:
+    """Sample [N, 1, h, w] at (x + u, y + v), x and y from the point (w / 2, `centre_y` + 1 / 2);
+    `params` [N, 3] = (a, tx, ty), the shifts in this image's pixels."""
+    n, _, h, w = image.shape
+    a, tx, ty = params.unbind(1)
+    # affine_grid maps an output point (normalised: n = 2 p / size - 1) to the input point
+    # (1 + a) n + offset; a zoom about row centre_y shifts by a times its distance from the middle.
+    below_middle = 2 * (centre_y + 0.5) / h - 1
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 + a
+    theta[:, 0, 2], theta[:, 1, 2] = 2 * tx / w, 2 * ty / h - a * below_middle
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def ego_motion(frames, iterations: int = 5) -> np.ndarray:
+    """uint8 frames [T, H, W, 3] -> float32 [T - 1, 3]: per transition the zoom `a` and the shift as
+    shares of the frame's width and height (`COMPONENTS`), the motion that maps frame t-1 onto t."""
+    grey = _grey(frames)
+    frame_h = np.shape(frames)[1]
+    before, after = grey[:-1], grey[1:]  # [N, 1, h, w]
+    levels = []
+    level_before, level_after = before, after
+    while True:
+        levels.append((level_before, level_after))
+        if level_before.shape[-2] < 2 * _SMALLEST_LEVEL:
+            break
+        level_before, level_after = F.avg_pool2d(level_before, 2), F.avg_pool2d(level_after, 2)
+    full_h, full_w = before.shape[-2:]  # without the HUD
+    params = torch.zeros(len(before), 3)  # (a, tx, ty) with shifts in full-resolution pixels
+    for level_before, level_after in reversed(levels):  # coarse to fine
+        h, w = level_before.shape[-2:]
+        to_level = torch.tensor([1.0, w / full_w, h / full_h])
+        centre_y = (frame_h * h / full_h - 1) / 2  # the whole frame's centre, the HUD's rows included
+        y, x = torch.meshgrid(torch.arange(h) - centre_y, torch.arange(w) - (w - 1) / 2, indexing="ij")
+        inside = torch.zeros(h, w, dtype=torch.bool)
+        margin = max(1, min(h, w) // 16)
+        inside[margin:-margin, margin:-margin] = True
+        for _ in range(iterations):
+            warped = _warp(level_after, params * to_level, centre_y)  # frame t pulled back onto frame t-1
+            gx, gy = _gradients((warped + level_before) / 2)
+            residual = (warped - level_before)[:, 0][:, inside]  # [N, P]
+            gx, gy = gx[:, 0][:, inside], gy[:, 0][:, inside]
+            jacobian = torch.stack([gx * x[inside] + gy * y[inside], gx, gy], dim=-1)  # [N, P, 3]
+            normal = jacobian.transpose(1, 2) @ jacobian + 1e-6 * torch.eye(3)
+            step = torch.linalg.solve(normal, -(jacobian.transpose(1, 2) @ residual[..., None]))[..., 0]
+            params = params + step / to_level
+    return (params / torch.tensor([1.0, full_w, frame_h])).numpy().astype(np.float32)
+
+
+def motion_response(motion: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
+    """Per component of `COMPONENTS`: the least-squares slope of `motion` [N, 3] on `reference` [N, 3]
+    (the game's motion over the same frames); None where the reference moves less than `MIN_RMS`."""
+    motion, reference = np.asarray(motion, np.float64), np.asarray(reference, np.float64)
+    if motion.shape != reference.shape or motion.ndim != 2 or motion.shape[1] != len(COMPONENTS):
+        raise ValueError(f"motion response of {motion.shape} against {reference.shape}: need two [N, 3]")
+    energy = (reference**2).sum(0)
+    moves = energy > len(reference) * MIN_RMS**2
+    slope = (motion * reference).sum(0) / np.where(moves, energy, 1.0)
+    return {name: float(s) if m else None for name, s, m in zip(COMPONENTS, slope, moves, strict=True)}
+
+
+def response_by_group(
+    motion: np.ndarray, reference: np.ndarray, asked: ControlLabels
+) -> dict[str, float | None]:
+    """The motion response of each of `MOTION_GROUPS` over the transitions that ask for it:
+    `motion` and `reference` [N, 3] and the labels `asked` of the same N transitions (e.g.
+    `join_transitions` of the clips' labels); None where no transition asks for it."""
+    if len(asked) != len(motion):
+        raise ValueError(f"labels of {len(asked)} transitions for {len(motion)} transitions of motion")
+    camera = axis_state(asked.camera_deg)  # [N, 2]: pitch, yaw
+    frames = {"walk": asked.move != 0, "strafe": asked.strafe != 0,
+              "turn sideways": camera[:, 1] != 0, "turn up/down": camera[:, 0] != 0}
+    out = {}
+    for group, component in MOTION_GROUPS.items():
+        mask = frames[group]
+        out[group] = motion_response(motion[mask], reference[mask])[component] if mask.any() else None
+    return out

@@ -1,0 +1,112 @@
+"""Ego motion from pixels: known shifts and zooms, the voxel game's own moves, and the response."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gameworld.actions import Action
+from gameworld.metrics.controls import join_transitions, labels_from_actions
+from gameworld.metrics.motion import ego_motion, motion_response, response_by_group
+from gameworld.voxel.world import VoxelWorld
+
+H, W = 72, 128
+
+
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random colour texture, uint8 [height, width, 3]."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (height // 6, width // 6, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC))
+
+
+def panned(dx: int, dy: int, frames: int = 5) -> np.ndarray:
+    """Windows of a larger texture moved by (dx, dy) pixels a frame: the picture moves by (-dx, -dy)."""
+    big = texture(H + 40, W + 40)
+    corners = [(20 + t * dy, 20 + t * dx) for t in range(frames)]
+    return np.stack([big[y : y + H, x : x + W] for y, x in corners])
+
+
+def zoomed(scale: float, frames: int = 4) -> np.ndarray:
+    """Each frame the centre of the last, enlarged by `scale` (PIL, not the metric's own warp)."""
+    image = Image.fromarray(texture(H, W))
+    out = [np.asarray(image)]
+    for _ in range(frames - 1):
+        w, h = W / scale, H / scale
+        box = ((W - w) / 2, (H - h) / 2, (W + w) / 2, (H + h) / 2)
+        image = image.resize((W, H), Image.BICUBIC, box=box)
+        out.append(np.asarray(image))
+    return np.stack(out)
+
+
+def test_known_pans_and_zooms_are_recovered():
+    motion = ego_motion(panned(dx=2, dy=-1))
+    assert motion.shape == (4, 3) and motion.dtype == np.float32
+    np.testing.assert_allclose(motion[:, 1] * W, -2.0, atol=0.15)  # pixels
+    np.testing.assert_allclose(motion[:, 2] * H, 1.0, atol=0.15)
+    np.testing.assert_allclose(motion[:, 0], 0.0, atol=2e-3)
+    motion = ego_motion(zoomed(1.03))
+    np.testing.assert_allclose(motion[:, 0], 0.03, atol=3e-3)
+    np.testing.assert_allclose(motion[:, 1:], 0.0, atol=2e-3)
+    assert np.abs(ego_motion(np.repeat(panned(0, 0, 1), 3, axis=0))).max() < 1e-6  # still
+
+
+def test_larger_pans_converge_coarse_to_fine():
+    motion = ego_motion(panned(dx=-9, dy=0, frames=3))  # a fast turn moves the picture by ~10 pixels
+    np.testing.assert_allclose(motion[:, 1] * W, 9.0, atol=0.3)
+
+
+def test_the_still_hotbar_does_not_hold_the_view_back():
+    frames = panned(dx=3, dy=0)
+    frames[:, -int(0.18 * H):] = 200  # a HUD band that never moves, as the hotbar
+    np.testing.assert_allclose(ego_motion(frames)[:, 1] * W, -3.0, atol=0.2)
+
+
+@pytest.mark.parametrize(
+    ("keys", "camera", "component", "sign"),
+    [
+        (("forward",), (0.0, 0.0), 0, 1),
+        (("back",), (0.0, 0.0), 0, -1),
+        (("left",), (0.0, 0.0), 1, 1),  # stepping left: the scene slides right
+        (("right",), (0.0, 0.0), 1, -1),
+        ((), (0.0, -3.0), 1, 1),  # turning left, likewise
+        ((), (-2.0, 0.0), 2, 1),  # looking up: the scene slides down
+    ],
+)
+def test_the_voxel_games_moves_read_as_their_direction(keys, camera, component, sign):
+    world = VoxelWorld(seed=100_000, biome="plains", width=256, height=144)
+    action = Action(frozenset(keys), camera)
+    frames = np.stack([world.reset(), *[world.step(action)[0] for _ in range(8)]])
+    moved = np.median(ego_motion(frames)[2:, component])  # after the first ticks' speed-up
+    assert sign * moved > 2e-3
+
+
+def test_motion_response_is_the_slope_on_the_games_motion():
+    reference = np.random.default_rng(0).normal(0, 0.01, (50, 3))
+    assert motion_response(reference, reference) == pytest.approx({"zoom": 1.0, "pan_x": 1.0, "pan_y": 1.0})
+    assert motion_response(np.zeros_like(reference), reference)["zoom"] == 0.0  # copy-last-frame
+    assert motion_response(-reference, reference)["pan_x"] == pytest.approx(-1.0)
+    assert motion_response(0.5 * reference, reference)["pan_y"] == pytest.approx(0.5)
+    still = reference.copy()
+    still[:, 0] = 1e-5  # the game hardly zooms: nothing to compare with
+    assert motion_response(reference, still)["zoom"] is None
+    with pytest.raises(ValueError, match=r"need two \[N, 3\]"):
+        motion_response(reference[:, :2], reference[:, :2])
+
+
+def test_each_group_is_read_over_the_frames_that_ask_for_it():
+    walk, turn = Action(frozenset({"forward"}), (0.0, 0.0)), Action(frozenset(), (0.0, 5.0))
+    asked = join_transitions([labels_from_actions([Action.null(), walk, walk, turn, turn])])
+    reference = np.array([[0.01, 0, 0], [0.01, 0, 0], [0, -0.02, 0], [0, -0.02, 0]])
+    model = np.array([[0.005, 0.3, 0], [0.005, 0.3, 0], [0.2, -0.02, 0], [0.2, -0.02, 0]])
+    response = response_by_group(model, reference, asked)
+    assert response["walk"] == pytest.approx(0.5)  # the pans of the walking frames do not count
+    assert response["turn sideways"] == pytest.approx(1.0)
+    assert response["strafe"] is None and response["turn up/down"] is None  # never asked for
+    with pytest.raises(ValueError, match="labels of 4 transitions for 3"):
+        response_by_group(model[:3], reference[:3], asked)
+
+
+def test_bad_frames_are_clear_errors():
+    with pytest.raises(ValueError, match=r"frames \[T >= 2, H, W, 3\], got \(1, 72, 128, 3\)"):
+        ego_motion(panned(0, 0, 1))
+    with pytest.raises(ValueError, match="got"):
+        ego_motion(np.zeros((3, 72, 128), np.uint8))
