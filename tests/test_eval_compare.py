@@ -45,6 +45,11 @@ def test_headline_reads_the_bars_from_one_report():
     assert figures["idle brightness - truth @500"] == 209.0  # the rollout's last frame
     assert figures["idle sharpness / truth @1000"] == 0.25 and figures["idle PSNR @100"] == 20.0
     assert figures["revisit turn"] == 19.0 and figures["frames/s"] == 10.0
+    assert not any(name.startswith("motion") for name in figures)  # a report from before the metric
+    moving = report(psnr8=14.0, mouse=0.5)
+    moving["rows"]["model"]["motion_response"] = {"walk": 0.25, "strafe": None}
+    figures = headline(moving)
+    assert figures["motion walk"] == 0.25 and figures["motion strafe"] is None
 
 
 def test_summary_ignores_missing_values_and_needs_two_for_a_spread():

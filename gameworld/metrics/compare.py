@@ -77,6 +77,8 @@ def headline(results: dict) -> dict[str, float | None]:
         accuracy = model.get(f"{name}_accuracy")
         figures[f"{name} accuracy"] = accuracy
         figures[f"{name} / truth"] = _ratio(accuracy, truth.get(f"{name}_accuracy"))
+    for group, response in (model.get("motion_response") or {}).items():  # older reports: none
+        figures[f"motion {group}"] = response
     idle = results.get("long", {}).get("idle", {})
     ours, game = (idle.get(row, {}).get("curves", {}) for row in ("model", GROUND_TRUTH))
     for frame in IDLE_FRAMES:  # a still scene keeps its colours: brightness minus the game's
