@@ -86,9 +86,8 @@ def run_probe(
     motion: dict[tuple[str, str, str], list[np.ndarray]] = {}
     reference: dict[tuple[str, str], list[np.ndarray]] = {}
     for case in cases:
-        context = case.frames[:-1]
         reference.setdefault((case.context, case.name), []).append(ego_motion(case.frames[-2:])[0])
-        previous = reconstruct(context[-1])
+        previous = reconstruct(case.frames[-2])  # the last context frame
         for predictor, predict in predictors.items():
             frame = predict(case.frames, list(case.actions))
             motion.setdefault((predictor, case.context, case.name), []).append(
