@@ -20,8 +20,8 @@ def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def panned(dx: int, dy: int, frames: int = 5) -> np.ndarray:
     """Windows of a larger texture moved by (dx, dy) pixels a frame: the picture moves by (-dx, -dy)."""
-    big = texture(H + 40, W + 40)
-    corners = [(20 + t * dy, 20 + t * dx) for t in range(frames)]
+    big = texture(H + 60, W + 60)
+    corners = [(30 + t * dy, 30 + t * dx) for t in range(frames)]
     return np.stack([big[y : y + H, x : x + W] for y, x in corners])
 
 
@@ -49,9 +49,11 @@ def test_known_pans_and_zooms_are_recovered():
     assert np.abs(ego_motion(np.repeat(panned(0, 0, 1), 3, axis=0))).max() < 1e-6  # still
 
 
-def test_larger_pans_converge_coarse_to_fine():
-    motion = ego_motion(panned(dx=-9, dy=0, frames=3))  # a fast turn moves the picture by ~10 pixels
+def test_fast_turns_are_found_far_beyond_a_gradient_steps_reach():
+    motion = ego_motion(panned(dx=-9, dy=0, frames=3))  # a 5-degree turn moves this picture ~9 pixels
     np.testing.assert_allclose(motion[:, 1] * W, 9.0, atol=0.3)
+    motion = ego_motion(panned(dx=17, dy=-6, frames=2))  # phase correlation finds it, gradients refine
+    np.testing.assert_allclose(motion[0, 1:] * (W, H), (-17.0, 6.0), atol=0.3)
 
 
 def test_the_still_hotbar_does_not_hold_the_view_back():

@@ -6,9 +6,11 @@ a shift,
 
     u(x, y) = a * x + tx,   v(x, y) = a * y + ty        (x, y: pixels from the centre)
 
-by Lucas-Kanade least squares on the image gradients, coarse to fine. Walking forward zooms in
-(a > 0) and walking back zooms out; stepping sideways or turning pans (tx, ty). The bottom fifth of
-the frame (the hotbar, which never moves) is left out.
+by Lucas-Kanade least squares on the image gradients, coarse to fine, starting from the shift that
+phase correlation finds on the coarsest level (a fast turn moves the view by tens of pixels, beyond
+where gradient steps converge). Walking forward zooms in (a > 0) and walking back zooms out;
+stepping sideways or turning pans (tx, ty). The bottom fifth of the frame (the hotbar, which never
+moves) is left out.
 
 A model's *motion response* is the least-squares slope of its motion on the game's over the same
 frames, per component: 1 moves as the game does, 0 stands still (copy-last-frame), below 0 moves
@@ -65,6 +67,20 @@ def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float) -> torch.T
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _phase_shift(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """The whole-pixel shift (tx, ty) [N, 2] that best moves `before` onto `after` ([N, 1, h, w]), by
+    phase correlation: it finds shifts far beyond what gradient steps converge from."""
+    h, w = before.shape[-2:]
+    window = torch.outer(torch.hann_window(h, periodic=False), torch.hann_window(w, periodic=False))
+    spectra = [torch.fft.rfft2((image - image.mean((-2, -1), keepdim=True)) * window)
+               for image in (before, after)]
+    cross = spectra[1] * spectra[0].conj()
+    peak = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w)).flatten(1).argmax(1)  # [N]
+    ty, tx = peak // w, peak % w
+    ty, tx = torch.where(ty > h // 2, ty - h, ty), torch.where(tx > w // 2, tx - w, tx)  # wrap around
+    return torch.stack([tx, ty], dim=1).float()
+
+
 def ego_motion(frames, iterations: int = 5) -> np.ndarray:
     """uint8 frames [T, H, W, 3] -> float32 [T - 1, 3]: per transition the zoom `a` and the shift as
     shares of the frame's width and height (`COMPONENTS`), the motion that maps frame t-1 onto t."""
@@ -80,6 +96,8 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
         level_before, level_after = F.avg_pool2d(level_before, 2), F.avg_pool2d(level_after, 2)
     full_h, full_w = before.shape[-2:]  # without the HUD
     params = torch.zeros(len(before), 3)  # (a, tx, ty) with shifts in full-resolution pixels
+    coarse_before, coarse_after = levels[-1]
+    params[:, 1:] = _phase_shift(coarse_before, coarse_after) * full_w / coarse_before.shape[-1]
     for level_before, level_after in reversed(levels):  # coarse to fine
         h, w = level_before.shape[-2:]
         to_level = torch.tensor([1.0, w / full_w, h / full_h])
