@@ -58,6 +58,7 @@ def test_quick_protocol_writes_every_output(tmp_path, tiny_model_dir):
         "grid.mp4",
         "psnr_vs_horizon.png",
         "per_action_keyboard_accuracy.png",
+        "per_action_motion_response.png",
         "long_idle_sharpness.png",
     ):
         assert (out / name).stat().st_size > 0

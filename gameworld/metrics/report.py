@@ -172,8 +172,11 @@ def line_plot(path: Path, title: str, curves: dict[str, Sequence[float]], size=(
         image.save(tmp, format="PNG")
 
 
-def bar_plot(path: Path, title: str, bars: dict[str, dict[str, float]], size=(900, 420)) -> None:
-    """A PNG grouped bar chart: one group per action, one bar per row (values in 0..1)."""
+def bar_plot(
+    path: Path, title: str, bars: dict[str, dict[str, float]], size=(900, 420), span=(0.0, 1.0)
+) -> None:
+    """A PNG grouped bar chart: one group per action, one bar per row, from 0 to the value (clipped to
+    `span`, which the y axis covers)."""
     width, height = size
     left, top, bottom = 40, 40, 110
     image = Image.new("RGB", size, "white")
@@ -184,16 +187,20 @@ def bar_plot(path: Path, title: str, bars: dict[str, dict[str, float]], size=(90
     slot = (width - left - 10) / max(1, len(actions))
     bar = slot / (len(rows) + 1)
     base = height - bottom
+    low, high = span
+    y = lambda value: base - (base - top) * (min(max(value, low), high) - low) / (high - low)  # noqa: E731
     draw.line([left, base, width - 10, base], fill="black")
+    if low < 0:
+        draw.line([left, y(0.0), width - 10, y(0.0)], fill="grey")
+        draw.text((4, y(0.0) - 6), "0", fill="black")
     for j, action in enumerate(actions):
         for k, row in enumerate(rows):
             value = bars[row].get(action)
             if value is None or not np.isfinite(value):
                 continue
             x0 = left + j * slot + k * bar
-            draw.rectangle(
-                [x0, base - (base - top) * value, x0 + bar - 1, base], fill=COLOURS[k % len(COLOURS)]
-            )
+            ends = sorted((y(value), y(max(low, 0.0))))
+            draw.rectangle([x0, ends[0], x0 + bar - 1, ends[1]], fill=COLOURS[k % len(COLOURS)])
         label = Image.new("RGB", (bottom - 4, 12), "white")
         ImageDraw.Draw(label).text((0, 0), action, fill="black")
         image.paste(label.rotate(90, expand=True), (int(left + j * slot), base + 4))
@@ -266,11 +273,21 @@ def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], co
         }
         if bars:
             bar_plot(out / f"per_action_{metric}.png", f"{metric.replace('_', ' ')} per action (IDM)", bars)
+    motion = {n: _asked_motion(r["motion_per_action"]) for n, r in rows.items() if r.get("motion_per_action")}
+    if motion:
+        title = "motion response per action (1: moves as the game, 0: still)"
+        bar_plot(out / "per_action_motion_response.png", title, motion, span=(-0.5, 1.2))
     for kind, table in results["long"].items():
         for metric in ("brightness", "sharpness", "psnr"):
             curves = {n: r["curves"][metric] for n, r in table.items()}
             _plot_curves(out / f"long_{kind}_{metric}.png", f"{kind} rollout: {metric} vs frame", curves)
     video_grid(out / "grid.mp4", kept)
+
+
+def _asked_motion(per_action: dict[str, dict]) -> dict[str, float]:
+    """Per action, the motion response of the first group it asks for (actions that ask none: left out)."""
+    picked = {action: [v for v in groups.values() if v is not None] for action, groups in per_action.items()}
+    return {action: values[0] for action, values in picked.items() if values}
 
 
 def _plot_curves(path: Path, title: str, curves: dict, skip_first: bool = False) -> None:
