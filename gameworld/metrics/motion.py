@@ -97,7 +97,8 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
     full_h, full_w = before.shape[-2:]  # without the HUD
     params = torch.zeros(len(before), 3)  # (a, tx, ty) with shifts in full-resolution pixels
     coarse_before, coarse_after = levels[-1]
-    params[:, 1:] = _phase_shift(coarse_before, coarse_after) * full_w / coarse_before.shape[-1]
+    to_full = torch.tensor([full_w / coarse_before.shape[-1], full_h / coarse_before.shape[-2]])
+    params[:, 1:] = _phase_shift(coarse_before, coarse_after) * to_full
     for level_before, level_after in reversed(levels):  # coarse to fine
         h, w = level_before.shape[-2:]
         to_level = torch.tensor([1.0, w / full_w, h / full_h])
