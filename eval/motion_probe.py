@@ -6,7 +6,9 @@ For each input (walk forward/back, strafe left/right, turn left/right, look up/d
 frame after a context in which the player stood still or already did the same, in `--worlds`
 held-out voxel worlds: the motion response (1: the view moves as the game's, 0: it stands still) of
 the model's one-call estimate of the next frame from noise levels `--levels` (1 is where sampling
-starts: only the model can supply the motion there) and of the frame its engine samples. Writes
+starts: only the model can supply the motion there), from the last frame moved by the game's own
+zoom and pan and noised to `--moved-level` (can the model finish a frame a camera model moved?), and
+of the frame its engine samples. Writes
 `motion_probe.md` and `motion_probe.json` to `--out`. See `gameworld/metrics/motion_probe.py`.
 """
 
@@ -26,6 +28,7 @@ from gameworld.metrics.motion_probe import (
     CONTEXTS,
     PROBE_INPUTS,
     engine_predictor,
+    moved_last_frame,
     probe_cases,
     run_probe,
     x0_predictor,
@@ -40,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="folder for motion_probe.md / .json")
     parser.add_argument("--levels", type=float, nargs="+", default=[1.0, 0.6],
                         help="noise levels of the one-call estimates (1: pure noise)")
+    parser.add_argument("--moved-level", type=float, default=0.6,
+                        help="also the estimate from the last frame moved by the game's own motion, "
+                             "noised to this level (0: not)")
     parser.add_argument("--worlds", type=int, default=4, help="held-out worlds per input")
     parser.add_argument("--seed-base", type=int, default=100_000, help="world seeds: base + 100 x world")
     parser.add_argument("--seed", type=int, default=0, help="noise seed")
@@ -50,7 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def markdown(results: dict, command: str) -> str:
     lines = ["# Motion probe", "", "```bash", command, "```", "",
              "Motion response of one next frame (1: moves as the game does, 0: stands still), over the",
-             "worlds; `x0 @ t`: the model's one-call estimate from noise level t, `sampled`: its engine.", ""]
+             "worlds; `x0 @ t`: the model's one-call estimate from noise level t, `moved @ t`: the same from",
+             "the last frame moved by the game's own zoom and pan, `sampled`: its engine.", ""]
     predictors = list(results)
     for context in CONTEXTS:
         lines += [f"## Context: {context}", "", "| input | " + " | ".join(predictors) + " |",
@@ -70,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer, model = engine.tokenizer, engine.model
         predictors = {f"x0 @ t={level:g}": x0_predictor(tokenizer, model, engine.space, level, args.seed)
                       for level in args.levels}
+        if args.moved_level:
+            predictors[f"moved @ t={args.moved_level:g}"] = x0_predictor(
+                tokenizer, model, engine.space, args.moved_level, args.seed, start=moved_last_frame
+            )
         predictors["sampled"] = engine_predictor(engine)
         context = engine.stream.window - 1
         cases = probe_cases(engine.config.width, engine.config.height, context, args.worlds, args.seed_base)

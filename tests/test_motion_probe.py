@@ -7,7 +7,16 @@ import pytest
 
 from eval.motion_probe import main
 from gameworld.actions import Action
-from gameworld.metrics.motion_probe import CONTEXTS, PROBE_INPUTS, probe_cases, run_probe, x0_predictor
+from gameworld.metrics.image import psnr
+from gameworld.metrics.motion import COMPONENTS, ego_motion
+from gameworld.metrics.motion_probe import (
+    CONTEXTS,
+    PROBE_INPUTS,
+    moved_last_frame,
+    probe_cases,
+    run_probe,
+    x0_predictor,
+)
 from gameworld.modeldir import load_model_dir
 
 
@@ -40,6 +49,16 @@ def test_the_games_own_next_frame_moves_as_the_game_and_a_copy_stands_still(case
             assert results["copy"][context][name] == pytest.approx(0.0, abs=1e-4)
 
 
+def test_the_moved_last_frame_is_the_games_next_as_far_as_a_camera_can_say(cases):
+    for case in cases:
+        if case.name in ("turn left", "look down"):
+            moved, (before, after) = moved_last_frame(case.frames), case.frames[-2:]
+            assert psnr(moved, after) > psnr(before, after) + 1.5  # clearly closer than holding the view
+            axis = COMPONENTS.index(PROBE_INPUTS[case.name][1])  # the pan this input asks for
+            assert ego_motion(np.stack([before, moved]))[0, axis] == pytest.approx(
+                ego_motion(case.frames[-2:])[0, axis], rel=0.05)
+
+
 def test_an_estimate_from_pure_noise_cannot_see_the_true_next_frame(tiny_model_dir):
     config, tokenizer, model = load_model_dir(tiny_model_dir, "cpu")
     frames = np.random.default_rng(0).integers(0, 256, (4, 32, 64, 3), dtype=np.uint8)
@@ -62,7 +81,7 @@ def test_the_command_writes_its_tables_and_refuses_a_missing_model(tmp_path, tin
     out = tmp_path / "probe"
     assert main(["--model", str(tiny_model_dir), "--out", str(out), "--worlds", "1", "--levels", "1"]) == 0
     report = json.loads((out / "motion_probe.json").read_text())
-    assert set(report["response"]) == {"x0 @ t=1", "sampled"}
+    assert set(report["response"]) == {"x0 @ t=1", "moved @ t=0.6", "sampled"}
     assert set(report["response"]["sampled"]) == set(CONTEXTS)
     assert set(report["response"]["sampled"]["still"]) == set(PROBE_INPUTS)
     assert report["context_frames"] == 5  # the model's 6-frame window, less the frame probed

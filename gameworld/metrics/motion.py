@@ -119,6 +119,20 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
     return (params / torch.tensor([1.0, full_w, frame_h])).numpy().astype(np.float32)
 
 
+def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """uint8 frame [H, W, 3] moved by one transition's `motion` (a, tx / W, ty / H, as `ego_motion`
+    reads it), the HUD rows kept where they are: what the view would show next if it moved so."""
+    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
+    height, width = frame.shape[:2]
+    a, tx, ty = (float(v) for v in motion)
+    # the output's pixel x shows the input's x - u: invert u = a x + tx about the frame's centre
+    params = torch.tensor([[1 / (1 + a) - 1, -tx * width / (1 + a), -ty * height / (1 + a)]])
+    moved = _warp(image, params, (height - 1) / 2)[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    hud = round(height * (1 - HUD_SHARE))
+    moved[hud:] = frame[hud:]
+    return moved
+
+
 def motion_response(motion: np.ndarray, reference: np.ndarray) -> dict[str, float | None]:
     """Per component of `COMPONENTS`: the least-squares slope of `motion` [N, 3] on `reference` [N, 3]
     (the game's motion over the same frames); None where the reference moves less than `MIN_RMS`."""

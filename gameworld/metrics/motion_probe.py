@@ -24,7 +24,7 @@ import torch
 from gameworld.actions import Action
 from gameworld.diffusion.consistency import consistency_function
 from gameworld.diffusion.flow import add_noise
-from gameworld.metrics.motion import ego_motion, motion_response
+from gameworld.metrics.motion import apply_motion, ego_motion, motion_response
 from gameworld.voxel import BIOMES, VoxelWorld
 
 TURN_DEG = 5.0  # the probed camera turn per frame, as the GameWorld Score clips ask
@@ -101,15 +101,27 @@ def run_probe(
     return results
 
 
-def x0_predictor(tokenizer, model, space, level: float, seed: int = 0) -> Predictor:
+def moved_last_frame(frames: np.ndarray) -> np.ndarray:
+    """The last context frame moved by the game's own zoom and pan to its next frame: what a perfect
+    model of the camera alone would draw next (objects, light and parallax aside)."""
+    return apply_motion(frames[-2], ego_motion(frames[-2:])[0])
+
+
+def x0_predictor(
+    tokenizer, model, space, level: float, seed: int = 0,
+    start: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Predictor:
     """The world model's one-call estimate of the next frame from noise level `level` (1: pure noise,
-    below 1: the game's next frame mixed with noise), its context clean, decoded by `tokenizer`."""
+    below 1: the game's next frame mixed with noise, or `start(frames)` instead of it, e.g.
+    `moved_last_frame`), its context clean, decoded by `tokenizer`."""
     if not 0 < level <= 1:
         raise ValueError(f"the noise level must be in (0, 1], got {level}")
     generator = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()
     def predict(frames: np.ndarray, actions: list[Action]) -> np.ndarray:
+        if start is not None:
+            frames = np.concatenate([frames[:-1], start(frames)[None]])
         latents = tokenizer.encode(torch.from_numpy(frames[None])).to(model.dtype)  # [1, K + 1, C, h, w]
         levels = torch.zeros(latents.shape[:2], dtype=latents.dtype, device=latents.device)
         levels[:, -1] = level
