@@ -8,8 +8,8 @@ held-out voxel worlds: the motion response (1: the view moves as the game's, 0: 
 the model's one-call estimate of the next frame from noise levels `--levels` (1 is where sampling
 starts: only the model can supply the motion there), from the last frame moved by the game's own
 zoom and pan and noised to `--moved-level` (can the model finish a frame a camera model moved?), and
-of the frame its engine samples. Writes
-`motion_probe.md` and `motion_probe.json` to `--out`. See `gameworld/metrics/motion_probe.py`.
+of the frame its engine samples. Writes `motion_probe.md` and `motion_probe.json` to `--out`. See
+`gameworld/metrics/motion_probe.py`.
 """
 
 from __future__ import annotations
