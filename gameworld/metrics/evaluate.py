@@ -134,7 +134,7 @@ def score_clip(
         if scorers.lpips is not None:
             row.lpips.append(scorers.lpips.frames(frames, truth))
     if truth_motion is not None:
-        row.motion.append(ego_motion(frames))
+        row.motion.append(truth_motion if frames is truth else ego_motion(frames))  # the truth's row: its own
         row.reference_motion.append(truth_motion)
     if scorers.idm is not None:
         with torch.no_grad():
