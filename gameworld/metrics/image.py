@@ -80,12 +80,16 @@ def ssim(prediction, target) -> np.ndarray:
     return (numerator / denominator).flatten(1).mean(1).numpy().reshape(lead)
 
 
+def grey(images: torch.Tensor) -> torch.Tensor:
+    """Luma (ITU-R BT.601 weights) of images [N, 3, H, W] -> [N, 1, H, W], in their own scale."""
+    return (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2])[:, None]
+
+
 def sharpness(frames) -> np.ndarray:
     """Variance of the Laplacian of the grey image per frame (0 for a flat frame; blur lowers it)."""
-    x = _frames(frames)
-    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # [N, 1, H, W]
+    grey_images = grey(_frames(frames))  # [N, 1, H, W]
     laplace = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float64).view(1, 1, 3, 3)
-    return F.conv2d(grey, laplace).flatten(1).var(1).numpy().reshape(np.shape(frames)[:-3])
+    return F.conv2d(grey_images, laplace).flatten(1).var(1).numpy().reshape(np.shape(frames)[:-3])
 
 
 def mean_colour(frames) -> np.ndarray:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from gameworld.metrics.controls import ControlLabels, axis_state
+from gameworld.metrics.image import grey
 
 COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
 HUD_SHARE = 0.2  # the bottom share of the frame left out: the hotbar does not move with the view
@@ -39,9 +40,9 @@ def _grey(frames) -> torch.Tensor:
     x = frames if torch.is_tensor(frames) else torch.from_numpy(np.ascontiguousarray(frames))
     if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] < 2:
         raise ValueError(f"ego motion needs frames [T >= 2, H, W, 3], got {tuple(x.shape)}")
-    grey = x.detach().cpu().float().mul(1 / 255).matmul(torch.tensor([0.299, 0.587, 0.114]))
-    keep = round(grey.shape[1] * (1 - HUD_SHARE))
-    return grey[:, None, :keep]  # [T, 1, H', W]
+    images = grey(x.detach().cpu().float().permute(0, 3, 1, 2) / 255)  # [T, 1, H, W]
+    keep = round(images.shape[-2] * (1 - HUD_SHARE))
+    return images[..., :keep, :]  # [T, 1, H', W]
 
 
 def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
