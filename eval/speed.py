@@ -165,10 +165,12 @@ def bench_engine(
     device,
     frames: int,
     runs: int,
+    prior=None,
 ) -> list[dict]:
     """Rows for one model: every steps x cache on/off x speculative on/off x compile option.
 
     A compile option is "off", "compile" (torch.compile) or "graphs" (compiled with CUDA graphs).
+    `prior`: the model directory's motion prior, which its sampler settings may ask for.
     """
     import torch
 
@@ -189,7 +191,7 @@ def bench_engine(
                     settings[name] = dict(use_cache=use_cache, speculative=ahead, **flags)
                     try:  # a compiler failure costs its own row, not the whole benchmark
                         engine = WorldEngine(config, tokenizer, model, device, default_dtype(device),
-                                             steps=steps, **settings[name])
+                                             prior, steps=steps, **settings[name])
                         engine.reset()
                         engine.rollout(script[: window + 4])  # warm-up: a full window in the cache
                         engines[name] = engine
@@ -282,7 +284,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
-def bench_spec_quality(parts, device, speculative: int, clips: int, length: int) -> list[dict]:
+def bench_spec_quality(
+    parts, device, speculative: int, clips: int, length: int, prior=None
+) -> list[dict]:
     """PSNR to the voxel game (ground truth) of the plain engine and of joint speculative frames.
 
     Held-out rollouts: world seeds from 10,000 on, every biome in turn, held-action scripts; both
@@ -293,7 +297,7 @@ def bench_spec_quality(parts, device, speculative: int, clips: int, length: int)
 
     config, tokenizer, model = parts
     engines = {
-        name: WorldEngine(config, tokenizer, model, device, default_dtype(device), speculative=ahead)
+        name: WorldEngine(config, tokenizer, model, device, default_dtype(device), prior, speculative=ahead)
         for name, ahead in (("plain", 0), ("joint", speculative))
     }
     scores = {name: [] for name in engines}
@@ -357,15 +361,18 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
     import torch
 
     from gameworld.engine import default_device
-    from gameworld.modeldir import load_model_dir
+    from gameworld.modeldir import load_model_dir, resolve_model_dir
+    from gameworld.motion_prior import find_motion_prior
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else default_device()
     width, height = args.frame
     models = []  # (label, parts)
+    prior = None
     if args.model:
         config, tokenizer, model = load_model_dir(args.model, device)
+        prior = find_motion_prior(resolve_model_dir(args.model))
         label = {"size": Path(args.model).name, "frame": f"{config.width}x{config.height}"}
         models.append((label, (config, tokenizer, model)))
     else:
@@ -378,11 +385,12 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
     for label, parts in models:
         label["params_m"] = sum(p.numel() for p in parts[2].parameters()) / 1e6
         if args.spec_quality:
-            rows += bench_spec_quality(parts, device, args.speculative, args.clips, args.frames or 64)
+            rows += bench_spec_quality(parts, device, args.speculative, args.clips, args.frames or 64, prior)
             continue
         compile_options = ["off"] + ["compile"] * args.compile + ["graphs"] * args.cuda_graphs
         model_rows = bench_engine(
-            parts, label, args.steps, args.speculative, compile_options, device, args.frames or 24, args.runs
+            parts, label, args.steps, args.speculative, compile_options, device, args.frames or 24, args.runs,
+            prior,
         )
         print_engine_table(model_rows)
         rows += model_rows

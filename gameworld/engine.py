@@ -32,9 +32,18 @@ import torch
 from tqdm import tqdm
 
 from gameworld.actions import Action
-from gameworld.modeldir import GameWorldConfig, load_model_dir
+from gameworld.metrics.motion import apply_motion
+from gameworld.modeldir import GameWorldConfig, load_model_dir, resolve_model_dir
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.tokenizer import FrameTokenizer
+from gameworld.motion_prior import (
+    PRIOR_NAME,
+    STILL_PX,
+    MotionPrior,
+    feature_names,
+    find_motion_prior,
+    largest_shift,
+)
 from gameworld.starts import fit_frames, read_start_video
 from gameworld.streaming import FrameStream, Sampling
 
@@ -52,6 +61,7 @@ class EngineSettings:
     context_noise: float = 0.02  # noise level committed frames are held at
     guidance: float = 1.0  # action guidance scale (1 = off)
     temperature: float = 1.0  # scale of each new frame's starting noise (1 = the model's own prior)
+    motion_prior: float | None = None  # start level from the last frame moved by the motion prior (None: off)
     window: int | None = None  # frames a new frame attends to, itself included (None: context_frames)
     use_cache: bool = True  # False: re-encode the whole window for every new frame
     speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
@@ -61,6 +71,10 @@ class EngineSettings:
     seed: int = 0  # noise seed: a rollout is a function of seed, start and actions
 
     def __post_init__(self) -> None:
+        if self.motion_prior is not None and not 0.0 < self.motion_prior < 1.0:
+            raise ValueError(
+                f"motion_prior must be a noise level in (0, 1) or None (off), got {self.motion_prior}"
+            )
         _ = self.sampling  # Sampling validates the sampler fields
         if not isinstance(self.speculative, int) or self.speculative < 0:
             raise ValueError(f"speculative must be an integer >= 0 (frames ahead), got {self.speculative!r}")
@@ -70,7 +84,8 @@ class EngineSettings:
     @property
     def sampling(self) -> Sampling:
         return Sampling(
-            self.steps, self.sampler, self.shift, self.context_noise, self.guidance, self.temperature
+            self.steps, self.sampler, self.shift, self.context_noise, self.guidance, self.temperature,
+            self.motion_prior or 1.0,
         )
 
     @classmethod
@@ -138,13 +153,16 @@ class WorldEngine:
         world_model: NextFrameDiT,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        prior: MotionPrior | None = None,
         **settings,
     ) -> None:
         """Drive `world_model` on `device` (default: where it is) in `dtype` (default: its own).
 
-        The models are moved and cast in place; `settings` are `EngineSettings` fields.
+        The models are moved and cast in place; `settings` are `EngineSettings` fields. The
+        `motion_prior` setting needs the `prior` to move the last frame with.
         """
         self.config = config
+        self.prior = prior
         self.space = config.space
         self.settings = EngineSettings.from_config(config, **settings)
         self.device = torch.device(device) if device is not None else world_model.device
@@ -174,7 +192,8 @@ class WorldEngine:
         """Load a model directory (or a shipped model's name) on `device` (default cuda > mps > cpu)."""
         device = torch.device(device) if device is not None else default_device()
         config, tokenizer, world_model = load_model_dir(dir_or_name, device)
-        return cls(config, tokenizer, world_model, device, dtype or default_dtype(device), **settings)
+        prior = find_motion_prior(resolve_model_dir(dir_or_name))
+        return cls(config, tokenizer, world_model, device, dtype or default_dtype(device), prior, **settings)
 
     # ------------------------------------------------------------------------------------ setup
 
@@ -198,6 +217,18 @@ class WorldEngine:
             )
         if self.settings.cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device; the engine runs on {self.device}")
+        self._check_prior(self.settings)
+
+    def _check_prior(self, settings: EngineSettings) -> None:
+        if settings.motion_prior is not None and self.prior is None:
+            raise ValueError(
+                f"motion_prior={settings.motion_prior}: this model has no {PRIOR_NAME} "
+                "(python -m training.fit_motion_prior writes one)"
+            )
+        if self.prior is not None and self.prior.features != feature_names(self.space):
+            raise ValueError(
+                f"the motion prior reads features {self.prior.features}, not this action space's keys"
+            )
 
     def _compile(self) -> None:
         """Compile each transformer block (its shapes settle once the cache holds a full window)."""
@@ -220,6 +251,7 @@ class WorldEngine:
         `speculative`, `seed` and `window` rebuild the stream from its current context; `compile`
         and `cuda_graphs` are fixed at construction."""
         settings = replace(self.settings, **changes)
+        self._check_prior(settings)
         fixed = [name for name in ("compile", "cuda_graphs") if name in changes
                  and getattr(settings, name) != getattr(self.settings, name)]
         if fixed:
@@ -324,21 +356,43 @@ class WorldEngine:
         """Denoise and commit the frame of `action` and `ahead` more under it; return the first [C, h, w]."""
         sampling = self.settings.sampling
         encoded = self._encode([action])  # [1, 1, A]
+        motion = self._prior_motion(action)
+        if motion is None:
+            sampling = replace(sampling, start_level=1.0)
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
-            latents = self.stream.sample(actions, sampling)  # [1, 1 + ahead, C, h, w]
+            starts = self._moved_starts(self.frame, motion, 1 + ahead)
+            latents = self.stream.sample(actions, sampling, starts)  # [1, 1 + ahead, C, h, w]
             self.stream.commit(latents, actions, sampling)
         else:
-            parts = []
-            for _ in range(1 + ahead):
-                parts.append(self.stream.sample(encoded, sampling))
+            parts, frame = [], self.frame
+            for index in range(1 + ahead):
+                parts.append(self.stream.sample(encoded, sampling, self._moved_starts(frame, motion, 1)))
                 self.stream.commit(parts[-1], encoded, sampling)
+                if motion is not None and index < ahead:  # the next frame starts from this one moved
+                    frame = self.tokenizer.decode(parts[-1])[0, 0].cpu().numpy()
             latents = torch.cat(parts, dim=1)
         self.stats.generated += 1 + ahead
         if ahead:
             self.stats.speculated += ahead
             self._speculation = _Speculation(action, deque(latents[0, 1:]))
         return latents[0, 0]
+
+    def _prior_motion(self, action: Action) -> np.ndarray | None:
+        """The prior's (zoom, pan_x, pan_y) for `action` with the motion_prior setting on, unless it
+        moves the view by less than `STILL_PX` (a still view starts from pure noise, as without it)."""
+        if self.settings.motion_prior is None:
+            return None
+        motion = self.prior.predict([action])[0]
+        return motion if largest_shift(motion, self.config.width, self.config.height) >= STILL_PX else None
+
+    def _moved_starts(self, frame: np.ndarray, motion: np.ndarray | None, count: int) -> torch.Tensor | None:
+        """Latents [1, count, C, h, w] of `frame` (uint8 [H, W, 3]) moved by `motion` once, twice, ...:
+        the guesses sampling starts from (None without a motion)."""
+        if motion is None:
+            return None
+        moved = np.stack([apply_motion(frame, motion * (k + 1)) for k in range(count)])  # [count, H, W, 3]
+        return self.tokenizer.encode(moved[None]).to(self.device, self.dtype)
 
     def _drop_speculation(self) -> None:
         """Forget the frames generated ahead for an action that did not come; roll the cache back."""

@@ -36,6 +36,7 @@ class SamplerDefaults:
     context_noise: float = 0.02
     guidance: float = 1.0
     temperature: float = 1.0
+    motion_prior: float | None = None  # start level from the moved last frame (needs motion_prior.json)
 
 
 @dataclass

@@ -47,6 +47,7 @@ class Sampling:
     context_noise: float = 0.02
     guidance: float = 1.0
     temperature: float = 1.0  # scale of the noise a new frame starts from (< 1: calmer, less varied frames)
+    start_level: float = 1.0  # < 1: start from a given guess of the frame noised to this level (SDEdit)
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or self.steps < 1:
@@ -59,6 +60,8 @@ class Sampling:
             raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.start_level <= 1.0:
+            raise ValueError(f"start_level must be in (0, 1], got {self.start_level}")
 
 
 def frame_generator(seed: int, frame: int) -> torch.Generator:
@@ -202,15 +205,26 @@ class FrameStream:
             self.model.forward_step(noised[:, part], levels[:, part], actions[:, part], cache, write=True)
 
     @torch.no_grad()
-    def sample(self, actions: torch.Tensor, sampling: Sampling) -> torch.Tensor:
+    def sample(
+        self, actions: torch.Tensor, sampling: Sampling, start: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Denoise new frames for actions [1, N, A] after the committed ones -> latents [1, N, C, h, w].
 
         The N frames are denoised jointly (block-causal among themselves, all at the same noise
-        level) and not committed. Guidance as in `gameworld.diffusion.sample_frames`.
+        level) and not committed. Guidance as in `gameworld.diffusion.sample_frames`. With
+        `sampling.start_level` < 1, sampling starts from `start` (latents [1, N, C, h, w], a guess of
+        the new frames) noised to that level, and its steps span that level down to 0.
         """
         count = actions.shape[1]
         noise, _ = self.noise(self._num_frames, count)
-        noise = noise * sampling.temperature
+        x = noise * sampling.temperature  # [1, N, C, h, w]
+        level = sampling.start_level
+        if (start is None) != (level == 1.0):
+            raise ValueError(f"sample: a start guess goes with start_level < 1 (got {level}) and only then")
+        if start is not None:
+            if start.shape != x.shape:
+                raise ValueError(f"sample: start must be {tuple(x.shape)}, got {tuple(start.shape)}")
+            x = add_noise(start.to(x), x, torch.full((1, count), level, device=self.device))
         cache = self.cache if self.use_cache else self._refill_scratch()
         pending = self._fusable_unwritten(count)
         no_action = torch.zeros_like(actions)
@@ -237,8 +251,8 @@ class FrameStream:
                 v = v_free + sampling.guidance * (v - v_free)
             return v
 
-        schedule = time_schedule(sampling.steps, sampling.shift)
-        return integrate(velocity, noise, schedule, sampling.sampler)
+        schedule = level * time_schedule(sampling.steps, sampling.shift)
+        return integrate(velocity, x, schedule, sampling.sampler)
 
     def _fusable_unwritten(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
         """The unwritten frames, to be written by the next call on `count` new frames (or flushed now

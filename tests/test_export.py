@@ -8,10 +8,11 @@ import torch
 from safetensors import safe_open
 
 from eval.speed import random_engine_parts
-from gameworld.actions import Action
+from gameworld.actions import Action, ActionSpace
 from gameworld.engine import WorldEngine
 from gameworld.modeldir import load_model_dir, save_model_dir
 from gameworld.models.idm import InverseDynamicsModel
+from gameworld.motion_prior import MotionPrior, feature_names
 from training import export
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -43,11 +44,16 @@ def test_export_halves_the_networks_keeps_the_card_and_plays(trained, tmp_path):
     out.mkdir()
     (out / "README.md").write_text("# model card\n")
     (out / "stale.txt").write_text("from an older export")
+    names = feature_names(ActionSpace.minecraft())
+    prior = MotionPrior(names, tuple((0.0, -0.01 * (name == "dyaw"), 0.0) for name in names))
+    prior.save(trained)
     assert export.main(["--model", str(trained), "--out", str(out)]) == 0
 
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "gameworld.json", "idm", "tokenizer",
-                                                     "world_model"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "gameworld.json", "idm", "motion_prior.json", "tokenizer", "world_model"
+    ]
     assert (out / "README.md").read_text() == "# model card\n"
+    assert MotionPrior.load(out) == prior
     weights = "diffusion_pytorch_model.safetensors"
     assert dtypes(out / "world_model" / weights) == {"F16"}
     assert dtypes(out / "idm" / weights) == {"F16"}

@@ -243,7 +243,10 @@ class DistillValidation:
         if self.episodes:
             from gameworld.engine import WorldEngine
 
-            engine = WorldEngine(self.config, self.tokenizer, student, device=trainer.device)
+            # the network alone: a motion prior the model directory may bring stays off
+            engine = WorldEngine(
+                self.config, self.tokenizer, student, device=trainer.device, motion_prior=None
+            )
             samples = Path(trainer.out_dir) / "samples" / f"step_{trainer.step:06d}"
             values.update(rollout_psnr(engine, self.episodes, val.context, val.frames,
                                        samples if val.samples else None))

@@ -28,6 +28,7 @@ from gameworld.modeldir import load_model_dir, resolve_model_dir, write_config
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.idm import InverseDynamicsModel
 from gameworld.models.tokenizer import FrameTokenizer
+from gameworld.motion_prior import PRIOR_NAME
 
 MODEL_CARD = "README.md"
 IDM_REPORT = "held_out_accuracy.json"
@@ -66,6 +67,8 @@ def export_model_dir(
             if (source / "idm" / IDM_REPORT).is_file():
                 shutil.copy2(source / "idm" / IDM_REPORT, staging / "idm")
         write_config(staging, config)
+        if (source / PRIOR_NAME).is_file():
+            shutil.copy2(source / PRIOR_NAME, staging)
         if (out / MODEL_CARD).is_file():
             shutil.copy2(out / MODEL_CARD, staging)
     return out

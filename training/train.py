@@ -199,7 +199,8 @@ class WorldModelValidation:
         if self.episodes:
             from gameworld.engine import WorldEngine
 
-            engine = WorldEngine(self.config, self.tokenizer, model, device=trainer.device)
+            # the network alone: a motion prior the model directory may bring stays off
+            engine = WorldEngine(self.config, self.tokenizer, model, device=trainer.device, motion_prior=None)
             samples = Path(trainer.out_dir) / "samples" / f"step_{trainer.step:06d}"
             val = self.cfg.validation
             values.update(rollout_psnr(engine, self.episodes, val.context, val.frames,

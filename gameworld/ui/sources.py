@@ -172,8 +172,10 @@ class EngineSource(FrameSource):
 
     def status(self) -> dict[str, str]:
         settings, stats = self.engine.settings, self.engine.stats
+        prior = settings.motion_prior
         status = {"world": self.label, "steps": f"{settings.steps} ({settings.sampler})",
-                  "temperature": f"{settings.temperature:g}"}
+                  "temperature": f"{settings.temperature:g}",
+                  "motion prior": "off" if prior is None else f"from noise level {prior:g}"}
         if settings.speculative:
             rate = stats.acceptance_rate
             accepted = "-" if rate is None else f"{100 * rate:.0f}% accepted"
@@ -295,18 +297,21 @@ def source_factory(choice: SourceChoice) -> Callable[[], FrameSource]:
         VoxelSource(width, height, choice.hud)  # bad sizes fail here, not in the first session
         return lambda: VoxelSource(width, height, choice.hud)
 
-    from gameworld.engine import EngineSettings, WorldEngine, default_device, default_dtype
-    from gameworld.modeldir import load_model_dir
+    from gameworld.engine import WorldEngine, default_device, default_dtype
+    from gameworld.modeldir import load_model_dir, resolve_model_dir
+    from gameworld.motion_prior import find_motion_prior
 
     device = default_device() if choice.device is None else choice.device
     config, tokenizer, world_model = load_model_dir(model, device)
-    EngineSettings.from_config(config, **choice.settings)  # bad settings fail here, not in a session
+    prior = find_motion_prior(resolve_model_dir(model))
     dtype = default_dtype(device)
     name = model_name(model)
 
     def make_engine() -> EngineSource:
-        engine = WorldEngine(config, tokenizer, world_model, device, dtype, **choice.settings)
+        engine = WorldEngine(config, tokenizer, world_model, device, dtype, prior, **choice.settings)
         return EngineSource(engine, name)
+
+    make_engine()  # bad settings fail here, not in a session
 
     def make_pair() -> SideBySide:
         engine = make_engine()

@@ -1,0 +1,204 @@
+"""A motion prior: how far the view moves under an input, fitted on recorded episodes.
+
+The world model finishes a frame well when sampling starts from the last frame already moved the
+right way, but from pure noise it draws a still view (`eval.motion_probe`). The prior supplies
+that first move: a linear map from the action (keys held, camera turn in degrees) to the view's
+zoom and pan of the next frame, in `ego_motion`'s terms,
+
+    motion = features(action) @ weights          features: [multi-hot keys | dpitch, dyaw]
+
+fitted by robust least squares (Huber) on the motion that `ego_motion` reads from the episodes'
+own frames. It has no intercept, so the null action stands still. It knows nothing of depth:
+walking zooms and strafing pans by the typical amount of the training worlds, and the model
+redraws the rest (`EngineSettings.motion_prior`).
+
+Stored as `motion_prior.json` in a model directory; `python -m training.fit_motion_prior` writes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gameworld.actions import Action, ActionSpace
+from gameworld.atomic import write_text_atomic
+from gameworld.metrics.motion import COMPONENTS, ego_motion
+
+PRIOR_NAME = "motion_prior.json"
+CAMERA_FEATURES = ("dpitch", "dyaw")  # degrees per frame
+HUBER_DELTA = 1.5  # residuals beyond this many robust standard deviations are down-weighted
+STILL_PX = 0.5  # a motion that moves no pixel further than this leaves the view still
+RIDGE = 50.0  # frames of no motion added per feature: a key pressed on a few frames gets no say
+
+
+@dataclass(frozen=True)
+class MotionPrior:
+    """`weights[i][j]`: the motion component `COMPONENTS[j]` one unit of `features[i]` adds per frame."""
+
+    features: tuple[str, ...]
+    weights: tuple[tuple[float, ...], ...]
+    transitions: int = 0  # frame pairs the fit read
+
+    def __post_init__(self) -> None:
+        rows_fit = all(len(row) == len(COMPONENTS) for row in self.weights)
+        if len(self.weights) != len(self.features) or not rows_fit:
+            raise ValueError(
+                f"motion prior: need one row of {len(COMPONENTS)} weights per feature, got "
+                f"{len(self.weights)} rows for {len(self.features)} features"
+            )
+        if not all(np.isfinite(w) for row in self.weights for w in row):
+            raise ValueError("motion prior: the weights must be finite numbers")
+
+    def predict(self, actions: Sequence[Action]) -> np.ndarray:
+        """Actions -> float32 [T, 3]: the expected (zoom, pan_x, pan_y) of each one's frame."""
+        return (action_features(actions, self.features) @ np.asarray(self.weights)).astype(np.float32)
+
+    @classmethod
+    def fit(
+        cls,
+        motion: np.ndarray,
+        actions: Sequence[Action],
+        space: ActionSpace,
+        ridge: float = RIDGE,
+        iterations: int = 20,
+    ) -> MotionPrior:
+        """Fit on `motion` [N, 3] (`ego_motion` of N frame transitions) and the N actions that made them."""
+        motion = np.asarray(motion, np.float64)
+        if motion.ndim != 2 or motion.shape[1] != len(COMPONENTS) or len(motion) != len(actions):
+            raise ValueError(
+                f"motion prior: need motion [N, 3] for N actions, got {motion.shape} and {len(actions)}"
+            )
+        names = feature_names(space)
+        x = action_features(actions, names)  # [N, F]
+        used = np.abs(x).sum(0) > 0
+        if not used.any():
+            raise ValueError("motion prior: no action in the episodes presses a key or turns the camera")
+        weights = np.zeros((len(names), len(COMPONENTS)))
+        for j in range(len(COMPONENTS)):
+            weights[used, j] = _huber_fit(x[:, used], motion[:, j], ridge, iterations)
+        return cls(names, tuple(tuple(float(w) for w in row) for row in weights), len(motion))
+
+    def to_json(self) -> str:
+        data = {"components": list(COMPONENTS), **asdict(self)}
+        data["features"], data["weights"] = list(self.features), [list(row) for row in self.weights]
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically; `path` is the file or a model directory."""
+        path = Path(path)
+        target = path / PRIOR_NAME if path.is_dir() else path
+        write_text_atomic(target, self.to_json())
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> MotionPrior:
+        """Read `motion_prior.json` (the file, or a model directory holding it)."""
+        path = Path(path)
+        path = path / PRIOR_NAME if path.is_dir() else path
+        try:
+            data = json.loads(path.read_text())
+            if data.get("components") != list(COMPONENTS):
+                raise ValueError(f"components must be {list(COMPONENTS)}, got {data.get('components')}")
+            weights = tuple(tuple(float(w) for w in row) for row in data["weights"])
+            return cls(tuple(data["features"]), weights, int(data.get("transitions", 0)))
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{path}: no motion prior (python -m training.fit_motion_prior writes one)"
+            ) from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: not a valid motion prior: {err}") from None
+
+
+def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
+    """How far (pixels) `motion` (zoom, pan_x, pan_y) moves the pixel it moves furthest: a corner."""
+    zoom, pan_x, pan_y = (float(v) for v in motion)
+    return abs(zoom) * np.hypot(width, height) / 2 + np.hypot(pan_x * width, pan_y * height)
+
+
+def find_motion_prior(model_dir: str | Path) -> MotionPrior | None:
+    """The motion prior of a model directory, None if it has none."""
+    path = Path(model_dir) / PRIOR_NAME
+    return MotionPrior.load(path) if path.is_file() else None
+
+
+def feature_names(space: ActionSpace) -> tuple[str, ...]:
+    """The keys of `space`, then the camera turn if it has one."""
+    return tuple(space.keys) + (CAMERA_FEATURES if space.camera is not None else ())
+
+
+def action_features(actions: Sequence[Action], names: Sequence[str]) -> np.ndarray:
+    """float64 [T, F]: 1 for each named key held, the camera turn in degrees for dpitch / dyaw."""
+    out = np.zeros((len(actions), len(names)))
+    column = {name: i for i, name in enumerate(names)}
+    for t, action in enumerate(actions):
+        for key in action.keys:
+            if key in column:
+                out[t, column[key]] = 1.0
+        for name, degrees in zip(CAMERA_FEATURES, action.camera, strict=True):
+            if name in column:
+                out[t, column[name]] = degrees
+    return out
+
+
+def _huber_fit(x: np.ndarray, y: np.ndarray, ridge: float, iterations: int) -> np.ndarray:
+    """Weights w minimising the Huber loss of x @ w - y, by iteratively reweighted least squares.
+    The motion read from a frame pair is sometimes far off (a view of sky only, a leap the fit did
+    not follow); plain least squares lets those few pull every weight toward zero. A small ridge
+    keeps keys that hardly occur (and so hardly say how they move the view) near zero."""
+    sample_weight = np.ones(len(y))
+    w = np.zeros(x.shape[1])
+    for _ in range(iterations):
+        weighted = x * sample_weight[:, None]
+        w = np.linalg.solve(weighted.T @ x + ridge * np.eye(x.shape[1]), weighted.T @ y)
+        residual = y - x @ w
+        scale = 1.4826 * np.median(np.abs(residual)) + 1e-9  # robust standard deviation
+        sample_weight = np.minimum(1.0, HUBER_DELTA * scale / np.maximum(np.abs(residual), 1e-12))
+    return w
+
+
+def fit_on_episodes(
+    episodes: Iterable, space: ActionSpace, ridge: float = RIDGE, progress: bool = True
+) -> MotionPrior:
+    """Fit on `Episode`s (frames and the action that made each): every transition of every episode."""
+    motion, actions = [], []
+    for episode in tqdm(list(episodes), desc="motion", unit="episode", disable=not progress):
+        frames = np.stack(list(episode.frames()))  # [T, H, W, 3]
+        if len(frames) < 2:
+            continue
+        motion.append(ego_motion(frames))
+        actions.extend(space.resolve(a) for a in episode.actions[1 : len(frames)])
+    if not motion:
+        raise ValueError("motion prior: no episode has two frames")
+    return MotionPrior.fit(np.concatenate(motion), actions, space, ridge)
+
+
+def add_motion_prior_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--motion-prior LEVEL|off` of the command lines that drive a `WorldEngine`."""
+    parser.add_argument(
+        "--motion-prior", type=_prior_level, metavar="LEVEL|off",
+        help="start each moving frame from the last one moved by the model's motion prior, noised to "
+             "LEVEL in (0, 1); off: from pure noise (default: the model's own setting)",
+    )
+
+
+def motion_prior_setting(value: float | str | None) -> dict:
+    """The engine setting a parsed `--motion-prior` asks for ({} when not given)."""
+    return {} if value is None else {"motion_prior": None if value == "off" else value}
+
+
+def _prior_level(text: str) -> float | str:
+    if text == "off":
+        return text
+    try:
+        level = float(text)
+    except ValueError:
+        level = -1.0
+    if not 0.0 < level < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a noise level in (0, 1) or off")
+    return level

@@ -1,0 +1,133 @@
+"""WorldEngine with a motion prior: each frame starts from the last one moved by the prior, noised."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_model_dir
+
+from gameworld.actions import Action, ActionSpace
+from gameworld.engine import EngineSettings, WorldEngine
+from gameworld.metrics.motion import apply_motion
+from gameworld.motion_prior import MotionPrior, feature_names
+from gameworld.streaming import Sampling
+
+NAMES = feature_names(ActionSpace.minecraft())
+TURN = Action.of(camera=(0, 4))
+SCRIPT = [TURN] * 3 + [Action.of("forward")] * 2 + [Action.null(), TURN, TURN]
+
+
+def prior() -> MotionPrior:
+    """Forward zooms in by 2% a frame, a degree of yaw pans by 3% of the width."""
+    weights = {"forward": (0.02, 0.0, 0.0), "dyaw": (0.0, -0.03, 0.0)}
+    return MotionPrior(NAMES, tuple(weights.get(name, (0.0, 0.0, 0.0)) for name in NAMES))
+
+
+@pytest.fixture(scope="module")
+def prior_model_dir(tmp_path_factory):
+    """The tiny model (same weights as `tiny_model_dir`) with a motion prior beside it."""
+    model_dir = make_model_dir(tmp_path_factory.mktemp("models") / "tiny_prior")
+    prior().save(model_dir)
+    return model_dir
+
+
+def engine(model_dir, **settings) -> WorldEngine:
+    return WorldEngine.from_pretrained(model_dir, device="cpu", steps=2, **settings)
+
+
+def test_the_setting_needs_a_prior_and_a_level_inside_zero_to_one(tiny_model_dir, prior_model_dir):
+    with pytest.raises(ValueError, match=r"motion_prior=0.5: this model has no motion_prior.json"):
+        engine(tiny_model_dir, motion_prior=0.5)
+    plain = engine(tiny_model_dir)
+    with pytest.raises(ValueError, match="this model has no motion_prior.json"):
+        plain.configure(motion_prior=0.5)
+    assert plain.settings.motion_prior is None  # the failed change left the engine as it was
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="motion_prior must be a noise level in"):
+            EngineSettings(motion_prior=level)
+    for bad in (0.0, 1.2):
+        with pytest.raises(ValueError, match="start_level must be in"):
+            Sampling(start_level=bad)
+
+
+def test_a_prior_on_disk_changes_nothing_until_the_setting_asks_for_it(tiny_model_dir, prior_model_dir):
+    frames = []
+    for model_dir in (tiny_model_dir, prior_model_dir):
+        eng = engine(model_dir)
+        eng.reset(seed=1, biome="forest")
+        frames.append(eng.rollout(SCRIPT))
+    assert np.array_equal(*frames)
+    eng = engine(prior_model_dir)
+    eng.reset(seed=1, biome="forest")
+    eng.configure(motion_prior=0.5)
+    assert not np.array_equal(eng.rollout(SCRIPT), frames[0])
+
+
+def test_an_input_that_hardly_moves_the_view_starts_from_pure_noise_as_without_the_prior(prior_model_dir):
+    still = [Action.null(), Action.of("jump"), Action.of(camera=(0, 0.1))]  # 0.1 degree: 0.2 px, still
+    frames = []
+    for level in (None, 0.5):
+        eng = engine(prior_model_dir, motion_prior=level)
+        eng.reset(seed=1, biome="forest")
+        frames.append(eng.rollout(still))
+    assert np.array_equal(*frames)
+
+
+def test_sampling_starts_from_the_newest_frame_moved_by_the_prior(prior_model_dir, monkeypatch):
+    eng = engine(prior_model_dir, motion_prior=0.05)
+    start_frame = eng.reset(seed=1, biome="forest")
+    calls = []
+    sample = eng.stream.sample
+    def spy(*args):
+        calls.append((args, sample(*args)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(eng.stream, "sample", spy)
+    eng.step(TURN)
+    (actions, sampling, start), latents = calls[0]
+    assert sampling.start_level == 0.05
+    moved = apply_motion(start_frame, np.array([0.0, -0.12, 0.0]))  # 4 degrees: 12% of the width
+    torch.testing.assert_close(start, eng.tokenizer.encode(moved[None, None]))
+    still = eng.tokenizer.encode(start_frame[None, None])
+    # from 5% noise the frame stays near its start: much nearer than the unmoved frame is
+    assert torch.dist(latents, start) < 0.3 * torch.dist(still, start)
+
+
+def test_the_stream_refuses_a_start_that_does_not_fit_the_level(prior_model_dir):
+    eng = engine(prior_model_dir)
+    eng.reset()
+    action = eng.space.encode([TURN])[None]
+    start = eng.tokenizer.encode(eng.frame[None, None])
+    with pytest.raises(ValueError, match="a start guess goes with start_level < 1"):
+        eng.stream.sample(action, Sampling(start_level=1.0), start)
+    with pytest.raises(ValueError, match="a start guess goes with start_level < 1"):
+        eng.stream.sample(action, Sampling(start_level=0.5))
+    with pytest.raises(ValueError, match=r"sample: start must be \(1, 1, 8, 4, 8\)"):
+        eng.stream.sample(action, Sampling(start_level=0.5), start.expand(1, 2, -1, -1, -1))
+
+
+def test_speculative_frames_made_one_after_another_equal_the_plain_engine_with_the_prior(prior_model_dir):
+    # Each speculative frame starts from the one before it moved, as the plain engine's next step
+    # does: the same frames (tolerance as in test_engine_speculative).
+    plain = engine(prior_model_dir, motion_prior=0.5)
+    speculative = engine(prior_model_dir, motion_prior=0.5, speculative=2, joint=False)
+    plain.reset(seed=2, biome="forest"), speculative.reset(seed=2, biome="forest")
+    a, b = plain.rollout(SCRIPT), speculative.rollout(SCRIPT)
+    assert speculative.stats.accepted > 0 and speculative.stats.rejected > 0
+    assert np.abs(a.astype(int) - b).max() <= 1
+    assert (a != b).mean() < 1e-3
+
+
+def test_joint_speculative_frames_start_from_the_frame_moved_once_twice_and_on(prior_model_dir, monkeypatch):
+    eng = engine(prior_model_dir, motion_prior=0.5, speculative=2)
+    eng.reset(seed=2, biome="forest")
+    eng.step(TURN)
+    calls = []
+    sample = eng.stream.sample
+    monkeypatch.setattr(eng.stream, "sample", lambda *args: calls.append(args) or sample(*args))
+    frame = eng.frame
+    eng.step(TURN)  # the action repeats: this frame and 2 more in one pass
+    start = calls[0][2]
+    assert start.shape[1] == 3
+    for k in range(3):
+        moved = apply_motion(frame, np.array([0.0, -0.12 * (k + 1), 0.0]))
+        torch.testing.assert_close(start[:, k], eng.tokenizer.encode(moved[None, None])[:, 0])
