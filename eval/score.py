@@ -27,13 +27,22 @@ import torch
 
 from gameworld.engine import WorldEngine
 from gameworld.metrics.encoder import NORMALISATIONS, ImageFeatures
-from gameworld.metrics.evaluate import COPY_LAST, Scorers, copy_last_generator, engine_generator, evaluate
+from gameworld.metrics.evaluate import (
+    COPY_LAST,
+    MOVED_LAST,
+    Scorers,
+    copy_last_generator,
+    engine_generator,
+    evaluate,
+    moved_last_generator,
+)
 from gameworld.metrics.fvd import I3DFeatures
 from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.protocol import PROTOCOLS, Protocol
 from gameworld.metrics.report import gameworld_names, write_mp4, write_report
 from gameworld.modeldir import read_config, resolve_model_dir
 from gameworld.models.idm import InverseDynamicsModel
+from gameworld.motion_prior import add_motion_prior_argument, motion_prior_setting
 
 
 def load_idm(path: Path, device: str) -> InverseDynamicsModel:
@@ -57,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="scale of the model's starting noise per frame (default: its own)")
     parser.add_argument("--context-noise", type=float,
                         help="noise level the model's past frames are held at (default: its own)")
+    add_motion_prior_argument(parser)
     parser.add_argument("--idm", type=Path, help="IDM directory (default: <model>/idm)")
     parser.add_argument("--lpips", type=Path, help="LPIPS weights (safetensors, see gameworld.metrics.lpips)")
     parser.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg")
@@ -119,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
                     "context_noise": args.context_noise}
         overrides = {name: value for name, value in settings.items() if value is not None}
+        overrides.update(motion_prior_setting(args.motion_prior))
         engine = WorldEngine.from_pretrained(model_dir, device=device, seed=args.seed, **overrides)
         idm_dir = args.idm or model_dir / "idm"
         scorers = Scorers(
@@ -152,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                 write_mp4(args.export_gameworld / names[clip.key], frames, config.fps)
 
     generators = {"model": engine_generator(engine), COPY_LAST: copy_last_generator}
+    if engine.settings.motion_prior is not None:
+        generators[MOVED_LAST] = moved_last_generator(engine.prior)
     results, kept = evaluate(
         protocol, generators, scorers, clip_generators=teacher, on_generated=on_generated
     )

@@ -10,11 +10,20 @@ from PIL import Image
 
 from eval import score
 from eval.score import main
-from gameworld.actions import Action
+from gameworld.actions import Action, ActionSpace
 from gameworld.data import write_episode
-from gameworld.metrics.evaluate import COPY_LAST, Scorers, copy_last_generator, evaluate
+from gameworld.metrics.evaluate import (
+    COPY_LAST,
+    MOVED_LAST,
+    Scorers,
+    copy_last_generator,
+    evaluate,
+    moved_last_generator,
+)
+from gameworld.metrics.motion import apply_motion
 from gameworld.metrics.protocol import Protocol
 from gameworld.models.idm import InverseDynamicsModel
+from gameworld.motion_prior import MotionPrior, feature_names
 
 SMALL = ["--frames", "9", "--long-frames", "6", "--context", "2"]
 
@@ -89,6 +98,38 @@ def test_sampler_settings_reach_the_models_engine(tmp_path, tiny_model_dir, monk
     built.clear()
     assert main(["--model", str(tiny_model_dir), "--out", str(tmp_path / "o")]) == 2
     assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0})]  # the model's own settings
+    for given, setting in (("0.4", 0.4), ("off", None)):
+        built.clear()
+        argv = ["--model", str(tiny_model_dir), "--out", str(tmp_path / "o"), "--motion-prior", given]
+        assert main(argv) == 2
+        assert built == [(str(tiny_model_dir), {"device": "cpu", "seed": 0, "motion_prior": setting})]
+
+
+def test_a_model_sampled_with_its_motion_prior_is_scored_beside_the_prior_alone(tmp_path, tiny_model_dir):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    names = feature_names(ActionSpace.minecraft())
+    prior = MotionPrior(names, tuple((0.0, -0.02 * (name == "dyaw"), 0.0) for name in names))
+    prior.save(model)
+    assert main(["--model", str(model), "--out", str(tmp_path / "off"), *SMALL]) == 0
+    rows = json.loads((tmp_path / "off" / "results.json").read_text())["rows"]
+    assert MOVED_LAST not in rows  # the model's own setting: no prior
+    assert main(["--model", str(model), "--out", str(tmp_path / "on"), "--motion-prior", "0.5", *SMALL]) == 0
+    results = json.loads((tmp_path / "on" / "results.json").read_text())
+    assert results["engine"]["start_level"] == 0.5 and MOVED_LAST in results["rows"]
+    assert "| moved-last-frame |" in (tmp_path / "on" / "results.md").read_text()
+
+
+def test_the_prior_alone_moves_the_last_frame_once_per_action(make_frames):
+    names = feature_names(ActionSpace.minecraft())
+    prior = MotionPrior(names, tuple((0.0, -0.02 * (name == "dyaw"), 0.0) for name in names))
+    context = make_frames(2, height=32, width=64)
+    actions = [Action.null(), Action.of(camera=(0, 3)), Action.null(), Action.of(camera=(0, -3))]
+    frames = moved_last_generator(prior)(context, [Action.null()] * 2, actions)
+    assert frames.shape == (4, 32, 64, 3) and np.array_equal(frames[0], context[-1])
+    assert np.array_equal(frames[2], frames[1])  # a still action holds the view
+    np.testing.assert_array_equal(frames[1], apply_motion(context[-1], np.array([0.0, -0.06, 0.0])))
+    np.testing.assert_array_equal(frames[3], apply_motion(frames[2], np.array([0.0, 0.06, 0.0])))
 
 
 def test_clips_start_from_user_files_and_what_needs_no_truth_is_scored(

@@ -3,7 +3,9 @@ game, and score the pair. `eval.score` is the command line around `evaluate`.
 
 Rows of a report: the model, optionally a teacher model (the many-step model the student was
 distilled from), `copy-last-frame` (the start frame held still: what a model that ignores the
-actions scores), and `ground truth` (the voxel game itself: the IDM's ceiling). A protocol started
+actions scores), `moved-last-frame` when the model samples with its motion prior (the start frame
+moved by the prior alone, frame after frame: what the world model adds beyond it), and
+`ground truth` (the voxel game itself: the IDM's ceiling). A protocol started
 from user files has no ground truth: its rows are scored on what needs none (the IDM's reading of
 the keys and of the asked turns, consistency, the long rollouts' colour and sharpness, revisits).
 """
@@ -33,15 +35,16 @@ from gameworld.metrics.encoder import ImageFeatures
 from gameworld.metrics.fvd import I3DFeatures, frechet_distance
 from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr_of_mse, sharpness, ssim
 from gameworld.metrics.lpips import LPIPS
-from gameworld.metrics.motion import ego_motion, response_by_group
+from gameworld.metrics.motion import apply_motion, ego_motion, response_by_group
 from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
 from gameworld.models.idm import InverseDynamicsModel
+from gameworld.motion_prior import MotionPrior
 
 HORIZONS = (1, 8, 16, 64)
 LONG_MARKS = (1, 10, 100, 1000)
 KEY_GROUPS_SCORED = ("move", "strafe", "jump", "attack")
 PER_ACTION_SCORES = ("keyboard_accuracy", "mouse_accuracy", "mouse_accuracy_asked")
-GROUND_TRUTH, COPY_LAST = "ground truth", "copy-last-frame"
+GROUND_TRUTH, COPY_LAST, MOVED_LAST = "ground truth", "copy-last-frame", "moved-last-frame"
 # A generator: (context frames [K, H, W, 3], context actions, clip actions) -> clip frames [T, H, W, 3]
 Generator = Callable[[np.ndarray, list[Action], list[Action]], np.ndarray]
 
@@ -105,6 +108,18 @@ def copy_last_generator(
     context: np.ndarray, context_actions: list[Action], actions: list[Action]
 ) -> np.ndarray:
     return np.repeat(context[-1:], len(actions), axis=0)
+
+
+def moved_last_generator(prior: MotionPrior) -> Generator:
+    """The last context frame moved by `prior`'s motion for each action in turn, no network."""
+
+    def generate(context: np.ndarray, context_actions: list[Action], actions: list[Action]) -> np.ndarray:
+        frames = [context[-1]]
+        for motion in prior.predict(actions[1:]):
+            frames.append(apply_motion(frames[-1], motion))
+        return np.stack(frames)
+
+    return generate
 
 
 def camera_error(predicted: ControlLabels, made: ControlLabels) -> np.ndarray:
