@@ -89,3 +89,27 @@ def test_the_shipped_idm_reads_ground_truth_clips_above_chance():
     assert groups["move"]["balanced"] > MOVE_FLOOR, groups["move"]
     assert groups["strafe"]["balanced"] > STRAFE_FLOOR, groups["strafe"]
     assert groups["camera"]["balanced"] > CAMERA_FLOOR, groups["camera"]
+
+
+def test_the_shipped_model_turns_and_walks_with_its_motion_prior_and_stands_still_without_it():
+    from gameworld.actions import Action
+    from gameworld.engine import WorldEngine
+    from gameworld.metrics.motion import ego_motion
+
+    engine = WorldEngine.from_pretrained("default", device="cpu")
+    assert engine.settings.motion_prior is not None  # make play samples with it
+    turn, walk = Action.of(camera=(0, 5)), Action.of("forward")
+    script = [turn] * 6 + [walk] * 6
+
+    def motion(level) -> np.ndarray:
+        engine.configure(motion_prior=level)
+        start = engine.reset(seed=100_001, biome="plains")
+        return ego_motion(np.concatenate([start[None], engine.rollout(script)]))  # [12, 3]
+
+    expected = engine.prior.predict([turn, walk])  # (zoom, pan_x, pan_y) per frame
+    moving, still = motion(engine.settings.motion_prior), motion(None)
+    # turning right pans the view left by most of the prior's 9 px a frame; walking zooms in
+    assert np.median(moving[:6, 1]) < 0.6 * expected[0, 1] < 0
+    assert np.median(moving[6:, 0]) > 0.25 * expected[1, 0] > 0
+    # the world model alone hardly moves the view (eval.motion_probe, the model card)
+    assert abs(np.median(still[:6, 1])) < 0.2 * abs(expected[0, 1])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default model from nothing: voxel episodes -> tokenizer -> latent shards ->
-# a wider decoder for those latents -> world model (teacher) -> 2-step distilled student -> IDM -> one
-# model directory.
+# a wider decoder for those latents -> world model (teacher) -> 2-step distilled student -> motion
+# prior -> IDM -> one model directory.
 #
 #   bash training/recipes/default.sh                      # the shipped recipe (a GPU + 16 cores: ~15 min)
 #   SCALE=cpu bash training/recipes/default.sh            # a smaller run that fits 2 CPU cores (~6 h)
@@ -21,7 +21,7 @@ DATA=${DATA:-data/default}
 MODEL_OUT=${MODEL_OUT:-$RUN/model}
 PYTHON=${PYTHON:-python}
 WORKERS=${WORKERS:-$(nproc)}
-STAGES=${STAGES:-data tokenizer latents decoder world distill idm}
+STAGES=${STAGES:-data tokenizer latents decoder world distill prior idm}
 SIZE=256x144
 # The world model and its distillation train under bf16 autocast wherever the hardware computes bf16
 # natively: a GPU, or a CPU with AVX512-BF16 or AMX (on a 2-core EPYC a world-model step is 1.6x
@@ -109,6 +109,11 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
   train.out_dir="$RUN/distill" train.max_steps=$DISTILL_STEPS train.max_minutes=$DISTILL_MIN \
   train.batch_size=$DISTILL_BATCH train.validate_every=$DISTILL_VAL train.precision=$PRECISION \
   out="$MODEL_OUT"
+
+# How far each input moves the view, fitted on the training episodes: the engine starts each moving
+# frame from the last one moved so, noised to 0.45 (from pure noise the world model draws a still view).
+wants prior && stage prior $PYTHON -m training.fit_motion_prior --episodes "$DATA/voxel" \
+  --model "$MODEL_OUT" --level 0.45
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
   # the evaluation's held keys, and twice as much natural play (more worlds: the IDM generalises better)
