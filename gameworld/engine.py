@@ -17,6 +17,12 @@ engine denoises that frame and the N frames after it under the same action in on
 action keeps coming; on the first different action it drops the rest and rolls the cache back. With
 `joint=False` the speculative frames are denoised one after another instead: the frames are then
 exactly those of the non-speculative engine (the noise of a frame depends on its index only).
+
+Motion prior (`motion_prior=LEVEL`, with the model directory's `motion_prior.json`): a frame whose
+action moves the view by half a pixel or more starts from the newest frame moved by the prior's
+zoom and pan for that action (`apply_motion`), encoded and noised to LEVEL, instead of from pure
+noise; its steps then span LEVEL down to 0. Speculative frames start from it moved twice, three
+times, ... (`joint=False`: each from the one before it, decoded, as the plain engine does).
 """
 
 from __future__ import annotations

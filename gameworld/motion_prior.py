@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from gameworld.metrics.motion import COMPONENTS, ego_motion
 
 PRIOR_NAME = "motion_prior.json"
 CAMERA_FEATURES = ("dpitch", "dyaw")  # degrees per frame
+CHUNK_FRAMES = 256  # frames read and measured at once (a long recording need not fit in memory)
 HUBER_DELTA = 1.5  # residuals beyond this many robust standard deviations are down-weighted
 STILL_PX = 0.5  # a motion that moves no pixel further than this leaves the view still
 RIDGE = 50.0  # frames of no motion added per feature: a key pressed on a few frames gets no say
@@ -85,9 +86,9 @@ class MotionPrior:
         return cls(names, tuple(tuple(float(w) for w in row) for row in weights), len(motion))
 
     def to_json(self) -> str:
-        data = {"components": list(COMPONENTS), **asdict(self)}
-        data["features"], data["weights"] = list(self.features), [list(row) for row in self.weights]
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps({"components": list(COMPONENTS), "features": list(self.features),
+                           "weights": [list(row) for row in self.weights], "transitions": self.transitions},
+                          indent=2) + "\n"
 
     def save(self, path: str | Path) -> Path:
         """Write JSON atomically; `path` is the file or a model directory."""
@@ -168,14 +169,26 @@ def fit_on_episodes(
     """Fit on `Episode`s (frames and the action that made each): every transition of every episode."""
     motion, actions = [], []
     for episode in tqdm(list(episodes), desc="motion", unit="episode", disable=not progress):
-        frames = np.stack(list(episode.frames()))  # [T, H, W, 3]
-        if len(frames) < 2:
-            continue
-        motion.append(ego_motion(frames))
-        actions.extend(space.resolve(a) for a in episode.actions[1 : len(frames)])
+        episode_motion = list(_episode_motion(episode))  # [n, 3] chunks
+        if episode_motion:
+            motion += episode_motion
+            count = sum(len(part) for part in episode_motion)
+            actions.extend(space.resolve(a) for a in episode.actions[1 : 1 + count])
     if not motion:
         raise ValueError("motion prior: no episode has two frames")
     return MotionPrior.fit(np.concatenate(motion), actions, space, ridge)
+
+
+def _episode_motion(episode) -> Iterable[np.ndarray]:
+    """`ego_motion` of an episode's frames, [n, 3] per chunk of `CHUNK_FRAMES` transitions."""
+    chunk: list[np.ndarray] = []
+    for frame in episode.frames():
+        chunk.append(frame)
+        if len(chunk) == CHUNK_FRAMES + 1:
+            yield ego_motion(np.stack(chunk))
+            chunk = chunk[-1:]  # the next chunk starts where this one ended
+    if len(chunk) >= 2:
+        yield ego_motion(np.stack(chunk))
 
 
 def add_motion_prior_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -8,6 +8,7 @@ from conftest import make_model_dir
 from gameworld.actions import Action, ActionSpace
 from gameworld.engine import EngineSettings, WorldEngine
 from gameworld.metrics.motion import apply_motion
+from gameworld.modeldir import load_model_dir
 from gameworld.motion_prior import MotionPrior, feature_names
 from gameworld.streaming import Sampling
 
@@ -47,6 +48,10 @@ def test_the_setting_needs_a_prior_and_a_level_inside_zero_to_one(tiny_model_dir
     for bad in (0.0, 1.2):
         with pytest.raises(ValueError, match="start_level must be in"):
             Sampling(start_level=bad)
+    other_game = MotionPrior(("forward", "dyaw"), ((0.01, 0.0, 0.0), (0.0, -0.01, 0.0)))
+    config, tokenizer, model = load_model_dir(tiny_model_dir)
+    with pytest.raises(ValueError, match=r"the motion prior reads features \('forward', 'dyaw'\)"):
+        WorldEngine(config, tokenizer, model, prior=other_game)
 
 
 def test_a_prior_on_disk_changes_nothing_until_the_setting_asks_for_it(tiny_model_dir, prior_model_dir):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import make_model_dir, write_smooth_episodes
 
+from gameworld import motion_prior
 from gameworld.actions import Action, ActionSpace
 from gameworld.data import open_episode, write_episode
 from gameworld.engine import WorldEngine
@@ -119,7 +120,7 @@ def test_bad_fit_input_is_a_clear_error():
         MotionPrior.fit(np.zeros((3, 3)), [Action.null()] * 3, SPACE)
 
 
-def test_fitted_on_the_voxel_games_episodes_it_knows_how_each_input_moves_the_view(tmp_path):
+def test_fitted_on_the_voxel_games_episodes_it_knows_how_each_input_moves_the_view(tmp_path, monkeypatch):
     # 128x72 frames, vertical field of view 70 degrees: a degree of yaw moves the middle of the view
     # by (36 / tan 35) * pi / 180 = 0.90 px = 0.0070 of the width.
     inputs = [Action.of("forward"), Action.of("back"), Action.of(camera=(0, 4)), Action.of(camera=(0, -4)),
@@ -135,6 +136,10 @@ def test_fitted_on_the_voxel_games_episodes_it_knows_how_each_input_moves_the_vi
     assert -0.0095 < weights["dyaw"][1] < -0.005
     assert -0.0095 * 128 / 72 < weights["dpitch"][2] < -0.005 * 128 / 72  # in shares of the height
     assert weights["forward"][0] > 0.003 and weights["back"][0] < -0.003
+    monkeypatch.setattr(motion_prior, "CHUNK_FRAMES", 5)  # read in chunks: the same transitions
+    chunked = fit_on_episodes(episodes, SPACE, ridge=1.0, progress=False)
+    assert chunked.transitions == prior.transitions == 2 * 42
+    np.testing.assert_allclose(chunked.weights, prior.weights, atol=1e-6)
 
 
 def test_the_command_line_fits_the_prior_into_a_model_directory_and_turns_it_on(tmp_path, capsys):
