@@ -4,10 +4,10 @@ game, and score the pair. `eval.score` is the command line around `evaluate`.
 Rows of a report: the model, optionally a teacher model (the many-step model the student was
 distilled from), `copy-last-frame` (the start frame held still: what a model that ignores the
 actions scores), `moved-last-frame` when the model samples with its motion prior (the start frame
-moved by the prior alone, frame after frame: what the world model adds beyond it), and
-`ground truth` (the voxel game itself: the IDM's ceiling). A protocol started
-from user files has no ground truth: its rows are scored on what needs none (the IDM's reading of
-the keys and of the asked turns, consistency, the long rollouts' colour and sharpness, revisits).
+moved by the prior alone, frame after frame: what the world model adds beyond it), and `ground
+truth` (the voxel game itself: the IDM's ceiling). A protocol started from user files has no ground
+truth: its rows are scored on what needs none (the IDM's reading of the keys and of the asked turns,
+consistency, the long rollouts' colour and sharpness, revisits).
 """
 
 from __future__ import annotations
