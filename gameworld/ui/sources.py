@@ -185,7 +185,8 @@ class EngineSource(FrameSource):
         return status
 
     def settings(self) -> dict:
-        return {name: getattr(self.engine.settings, name) for name in ("steps", "speculative", "temperature")}
+        names = ("steps", "speculative", "temperature", "motion_prior")
+        return {name: getattr(self.engine.settings, name) for name in names}
 
     def configure(self, **changes) -> None:
         self.engine.configure(**changes)

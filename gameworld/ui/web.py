@@ -10,7 +10,7 @@ and touch-pad presses (`web_page.py`) and a timer hands them to `step` at the wo
 while there is input, and for a second after (a jump lands); an idle world costs nothing.
 
 API (for `gradio_client`): `/start(start_from, biome, seed, image, files)`, `/step(action_json)`,
-`/configure(steps, speculative, temperature)`, `/download_video()`, `/download_episode()`.
+`/configure(steps, speculative, temperature, motion_prior)`, `/download_video()`, `/download_episode()`.
 """
 
 from __future__ import annotations
@@ -300,8 +300,11 @@ class WebDemo:
             session.recorder.add(action, frame, info)
             return frame, self._hud(session)
 
-    def configure(self, steps: float, speculative: float, temperature: float, request: gr.Request) -> str:
-        """Change the model's sampling steps, speculative frames and temperature; -> HUD."""
+    def configure(
+        self, steps: float, speculative: float, temperature: float, motion_prior: float, request: gr.Request
+    ) -> str:
+        """Change the model's sampling steps, speculative frames, temperature and motion prior level
+        (0: off); -> HUD."""
         session = self._session(request)
         if session is None or not session.playing:
             return NO_SESSION
@@ -310,7 +313,8 @@ class WebDemo:
         with session.lock:
             try:
                 session.source.configure(
-                    steps=int(steps), speculative=int(speculative), temperature=float(temperature)
+                    steps=int(steps), speculative=int(speculative), temperature=float(temperature),
+                    motion_prior=float(motion_prior) or None,
                 )
             except ValueError as err:
                 raise gr.Error(str(err)) from None
@@ -371,6 +375,8 @@ class WebDemo:
                                                 label="speculative frames")
                         temperature = gr.Slider(0, 1.5, step=0.05, value=defaults.get("temperature", 1.0),
                                                 label="temperature (< 1: calmer frames)")
+                        motion_prior = gr.Slider(0, 0.95, step=0.05, value=defaults.get("motion_prior") or 0,
+                                                 label="motion prior: start level of moving frames (0: off)")
                     with gr.Row():
                         video_button = gr.Button("Download mp4")
                         episode_button = gr.Button("Download episode (.zip)")
@@ -392,8 +398,9 @@ class WebDemo:
             # An upload picks its kind of start.
             image.upload(lambda: "image", None, start_from, api_visibility="private")
             files.upload(lambda: "video", None, start_from, api_visibility="private")
-            gr.on([steps.release, speculative.release, temperature.release], self.configure,
-                  [steps, speculative, temperature], hud, api_name="configure")
+            settings = [steps, speculative, temperature, motion_prior]
+            gr.on([slider.release for slider in settings], self.configure, settings, hud,
+                  api_name="configure")
             video_button.click(self.download_video, None, download, api_name="download_video")
             episode_button.click(self.download_episode, None, download, api_name="download_episode")
             blocks.unload(self.leave)
