@@ -22,7 +22,9 @@ Motion prior (`motion_prior=LEVEL`, with the model directory's `motion_prior.jso
 action moves the view by half a pixel or more starts from the newest frame moved by the prior's
 zoom and pan for that action (`apply_motion`), encoded and noised to LEVEL, instead of from pure
 noise; its steps then span LEVEL down to 0. Speculative frames start from it moved twice, three
-times, ... (`joint=False`: each from the one before it, decoded, as the plain engine does).
+times, ... (`joint=False`: each from the one before it, decoded, as the plain engine does). The
+engine follows the view's pitch from the start (taken as level) so that the prior turns no further
+than the camera can (`MotionPrior.pitch_limit`).
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ class WorldEngine:
         self.stats = EngineStats()
         self.frame: np.ndarray | None = None  # the newest frame handed out
         self._previous: Action | None = None  # the action of the newest frame
+        self._pitch = 0.0  # the newest frame's pitch in degrees, a start taken as level (motion prior)
         self._speculation: _Speculation | None = None
         self._single_steps = 0  # non-speculative steps since reset (for the running mean)
 
@@ -316,6 +319,8 @@ class WorldEngine:
         self.stream.commit(latents, self._encode(actions), self.settings.sampling)
         self.frame = frames[-1].copy()
         self._previous = actions[-1]
+        self._pitch = 0.0
+        self._track_pitch(actions[1:])  # actions[0] made the first frame
         return self.frame
 
     # ------------------------------------------------------------------------------------ steps
@@ -339,6 +344,7 @@ class WorldEngine:
             speculation = self._speculation
         self.frame = self.tokenizer.decode(latent[None, None])[0, 0].cpu().numpy()  # [H, W, 3]
         self._previous = action
+        self._track_pitch([action])
         self._account(time.perf_counter() - start, speculative=speculation is not None)
         return self.frame
 
@@ -360,22 +366,24 @@ class WorldEngine:
 
     def _generate(self, action: Action, ahead: int) -> torch.Tensor:
         """Denoise and commit the frame of `action` and `ahead` more under it; return the first [C, h, w]."""
-        sampling = self.settings.sampling
         encoded = self._encode([action])  # [1, 1, A]
-        motion = self._prior_motion(action)
-        if motion is None:
-            sampling = replace(sampling, start_level=1.0)
+        motions = self._prior_motions(action, 1 + ahead)  # [1 + ahead, 3] or None
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
-            starts = self._moved_starts(self.frame, motion, 1 + ahead)
+            moves = None if motions is None or not self._moves(motions[0]) else np.cumsum(motions, axis=0)
+            sampling = self._sampling(moves is not None)
+            starts = None if moves is None else self._moved_starts(self.frame, moves)
             latents = self.stream.sample(actions, sampling, starts)  # [1, 1 + ahead, C, h, w]
             self.stream.commit(latents, actions, sampling)
         else:
             parts, frame = [], self.frame
             for index in range(1 + ahead):
-                parts.append(self.stream.sample(encoded, sampling, self._moved_starts(frame, motion, 1)))
+                moves = motions is not None and self._moves(motions[index])
+                sampling = self._sampling(moves)
+                start = self._moved_starts(frame, motions[index : index + 1]) if moves else None
+                parts.append(self.stream.sample(encoded, sampling, start))
                 self.stream.commit(parts[-1], encoded, sampling)
-                if motion is not None and index < ahead:  # the next frame starts from this one moved
+                if motions is not None and index < ahead:  # the next frame may start from this one moved
                     frame = self.tokenizer.decode(parts[-1])[0, 0].cpu().numpy()
             latents = torch.cat(parts, dim=1)
         self.stats.generated += 1 + ahead
@@ -384,21 +392,32 @@ class WorldEngine:
             self._speculation = _Speculation(action, deque(latents[0, 1:]))
         return latents[0, 0]
 
-    def _prior_motion(self, action: Action) -> np.ndarray | None:
-        """The prior's (zoom, pan_x, pan_y) for `action` with the motion_prior setting on, unless it
-        moves the view by less than `STILL_PX` (a still view starts from pure noise, as without it)."""
+    def _prior_motions(self, action: Action, count: int) -> np.ndarray | None:
+        """With the motion_prior setting: the prior's (zoom, pan_x, pan_y) [count, 3] of `count` frames
+        of `action` held from the newest frame's pitch; else None."""
         if self.settings.motion_prior is None:
             return None
-        motion = self.prior.predict([action])[0]
-        return motion if largest_shift(motion, self.config.width, self.config.height) >= STILL_PX else None
+        return self.prior.held(action, count, self._pitch)
 
-    def _moved_starts(self, frame: np.ndarray, motion: np.ndarray | None, count: int) -> torch.Tensor | None:
-        """Latents [1, count, C, h, w] of `frame` (uint8 [H, W, 3]) moved by `motion` once, twice, ...:
-        the guesses sampling starts from (None without a motion)."""
-        if motion is None:
-            return None
-        moved = np.stack([apply_motion(frame, motion * (k + 1)) for k in range(count)])  # [count, H, W, 3]
+    def _moves(self, motion: np.ndarray) -> bool:
+        """Whether `motion` moves the view by `STILL_PX` or more (else the frame starts from pure
+        noise, as without the prior)."""
+        return largest_shift(motion, self.config.width, self.config.height) >= STILL_PX
+
+    def _sampling(self, from_moved_frame: bool) -> Sampling:
+        sampling = self.settings.sampling
+        return sampling if from_moved_frame else replace(sampling, start_level=1.0)
+
+    def _moved_starts(self, frame: np.ndarray, motions: np.ndarray) -> torch.Tensor:
+        """Latents [1, N, C, h, w] of `frame` (uint8 [H, W, 3]) moved by each of `motions` [N, 3]:
+        the guesses sampling starts from."""
+        moved = np.stack([apply_motion(frame, motion) for motion in motions])  # [N, H, W, 3]
         return self.tokenizer.encode(moved[None]).to(self.device, self.dtype)
+
+    def _track_pitch(self, actions: Sequence[Action]) -> None:
+        """Turn the view's pitch (degrees from level: a start is taken as level) by `actions`."""
+        if self.prior is not None:
+            self._pitch = self.prior.pitch_after(self._pitch, actions)
 
     def _drop_speculation(self) -> None:
         """Forget the frames generated ahead for an action that did not come; roll the cache back."""

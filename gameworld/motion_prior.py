@@ -10,7 +10,8 @@ zoom and pan of the next frame, in `ego_motion`'s terms,
 fitted by robust least squares (Huber) on the motion that `ego_motion` reads from the episodes'
 own frames. It has no intercept, so the null action stands still. It knows nothing of depth:
 walking zooms and strafing pans by the typical amount of the training worlds, and the model
-redraws the rest (`EngineSettings.motion_prior`).
+redraws the rest (`EngineSettings.motion_prior`). It knows one thing of the camera: its pitch stops
+at +-`pitch_limit` degrees (straight up and down in Minecraft), so `held` turns no further.
 
 Stored as `motion_prior.json` in a model directory; `python -m training.fit_motion_prior` writes it.
 """
@@ -45,6 +46,7 @@ class MotionPrior:
     features: tuple[str, ...]
     weights: tuple[tuple[float, ...], ...]
     transitions: int = 0  # frame pairs the fit read
+    pitch_limit: float = 90.0  # degrees: the camera looks no further up or down
 
     def __post_init__(self) -> None:
         rows_fit = all(len(row) == len(COMPONENTS) for row in self.weights)
@@ -55,10 +57,27 @@ class MotionPrior:
             )
         if not all(np.isfinite(w) for row in self.weights for w in row):
             raise ValueError("motion prior: the weights must be finite numbers")
+        if not 0 < self.pitch_limit <= 180:
+            raise ValueError(f"motion prior: pitch_limit must be in (0, 180] degrees, got {self.pitch_limit}")
 
     def predict(self, actions: Sequence[Action]) -> np.ndarray:
         """Actions -> float32 [T, 3]: the expected (zoom, pan_x, pan_y) of each one's frame."""
         return (action_features(actions, self.features) @ np.asarray(self.weights)).astype(np.float32)
+
+    def pitch_after(self, pitch: float, actions: Sequence[Action]) -> float:
+        """The camera's pitch (degrees) after `actions` from `pitch`, stopped at +-`pitch_limit`."""
+        for action in actions:
+            pitch = float(np.clip(pitch + action.camera[0], -self.pitch_limit, self.pitch_limit))
+        return pitch
+
+    def held(self, action: Action, count: int, pitch: float = 0.0) -> np.ndarray:
+        """float32 [count, 3]: the motion of each of `count` frames of `action` held from a view at
+        `pitch` degrees, whose pitch stops at +-`pitch_limit`."""
+        limit = self.pitch_limit
+        dpitch, dyaw = action.camera
+        pitches = np.clip(pitch + dpitch * np.arange(count + 1), -limit, limit)  # [count + 1]
+        frames = [Action(action.keys, (float(turn), dyaw)) for turn in np.diff(pitches)]
+        return self.predict(frames)
 
     @classmethod
     def fit(
@@ -87,8 +106,8 @@ class MotionPrior:
 
     def to_json(self) -> str:
         return json.dumps({"components": list(COMPONENTS), "features": list(self.features),
-                           "weights": [list(row) for row in self.weights], "transitions": self.transitions},
-                          indent=2) + "\n"
+                           "weights": [list(row) for row in self.weights], "transitions": self.transitions,
+                           "pitch_limit": self.pitch_limit}, indent=2) + "\n"
 
     def save(self, path: str | Path) -> Path:
         """Write JSON atomically; `path` is the file or a model directory."""
@@ -107,7 +126,8 @@ class MotionPrior:
             if data.get("components") != list(COMPONENTS):
                 raise ValueError(f"components must be {list(COMPONENTS)}, got {data.get('components')}")
             weights = tuple(tuple(float(w) for w in row) for row in data["weights"])
-            return cls(tuple(data["features"]), weights, int(data.get("transitions", 0)))
+            return cls(tuple(data["features"]), weights, int(data.get("transitions", 0)),
+                       float(data.get("pitch_limit", 90.0)))
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"{path}: no motion prior (python -m training.fit_motion_prior writes one)"

@@ -136,3 +136,24 @@ def test_joint_speculative_frames_start_from_the_frame_moved_once_twice_and_on(p
     for k in range(3):
         moved = apply_motion(frame, np.array([0.0, -0.12 * (k + 1), 0.0]))
         torch.testing.assert_close(start[:, k], eng.tokenizer.encode(moved[None, None])[:, 0])
+
+
+def test_the_engine_follows_the_pitch_and_turns_the_prior_no_further_than_the_camera(
+    prior_model_dir, monkeypatch
+):
+    eng = engine(prior_model_dir, motion_prior=0.5)
+    weights = dict(zip(NAMES, prior().weights, strict=True))
+    weights["dpitch"] = (0.0, 0.0, -0.03)
+    eng.prior = MotionPrior(NAMES, tuple(weights[name] for name in NAMES))
+    look_down = Action.of(camera=(10.0, 0.0))
+    frames = np.zeros((3, 32, 64, 3), np.uint8)
+    eng.reset(frames=frames, actions=[look_down, look_down, Action.of(camera=(20.0, 0.0))])
+    assert eng._pitch == 30.0  # the first action made the first frame, taken as level
+    starts = []
+    sample = eng.stream.sample
+    monkeypatch.setattr(eng.stream, "sample", lambda *args: starts.append(args[2]) or sample(*args))
+    eng.rollout([look_down] * 8)  # 30 -> 90 in 6 frames, then the camera stops
+    assert eng._pitch == 90.0
+    assert [start is not None for start in starts] == [True] * 6 + [False] * 2  # still: pure noise
+    eng.reset(seed=1, biome="forest")
+    assert eng._pitch == 0.0

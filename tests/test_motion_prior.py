@@ -86,13 +86,28 @@ def test_the_null_action_stands_still_and_held_inputs_add_up():
     assert prior.predict([]).shape == (0, 3)
 
 
+def test_a_held_look_stops_where_the_camera_does():
+    prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())))  # a degree of pitch: -1.25% of the height
+    look_down = Action.of("forward", camera=(5.0, 2.0))
+    motions = prior.held(look_down, 4, pitch=80.0)  # 80 -> 85 -> 90, then the camera stops
+    np.testing.assert_allclose(motions[:, 2], [-0.0625, -0.0625, 0.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(motions[:, 1], 2 * -0.0074, rtol=1e-6)  # the yaw turns on
+    np.testing.assert_allclose(motions[:, 0], 0.016, rtol=1e-6)  # and walking zooms on
+    assert np.array_equal(prior.held(look_down, 4), prior.predict([look_down] * 4))  # far from the limit
+    looking_up = prior.held(Action.of(camera=(-10.0, 0.0)), 3, pitch=-75.0)  # -75 -> -85 -> -90 -> -90
+    np.testing.assert_allclose(looking_up[:, 2], [0.125, 0.0625, 0.0], atol=1e-7)
+    assert prior.pitch_after(80.0, [look_down] * 3) == 90.0 and prior.pitch_after(-85.0, [look_down]) == -80.0
+    narrow = MotionPrior(NAMES, prior.weights, pitch_limit=30.0)
+    assert np.all(narrow.held(look_down, 3, pitch=30.0)[:, 2] == 0)
+
+
 def test_the_largest_shift_is_the_pan_plus_the_zoom_at_a_corner():
     assert largest_shift(np.array([0.0, 3 / 64, -4 / 32]), 64, 32) == pytest.approx(5.0)
     assert largest_shift(np.array([-0.01, 0.0, 0.0]), 64, 32) == pytest.approx(0.01 * np.hypot(64, 32) / 2)
 
 
 def test_the_file_round_trips_and_bad_files_name_themselves(tmp_path):
-    prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())), transitions=12)
+    prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())), transitions=12, pitch_limit=80.0)
     (tmp_path / "model").mkdir()
     assert prior.save(tmp_path / "model") == tmp_path / "model" / PRIOR_NAME
     assert MotionPrior.load(tmp_path / "model") == prior
@@ -107,6 +122,7 @@ def test_the_file_round_trips_and_bad_files_name_themselves(tmp_path):
         ("columns.json", json.dumps({**good, "weights": [row[:2] for row in good["weights"]]})),
         ("nan.json", json.dumps({**good, "weights": [[float("nan")] * 3] * len(NAMES)})),
         ("missing.json", json.dumps({"components": good["components"]})),
+        ("limit.json", json.dumps({**good, "pitch_limit": 0})),
     ]:
         (tmp_path / name).write_text(text)
         with pytest.raises(ValueError, match=rf"{name}: not a valid motion prior"):

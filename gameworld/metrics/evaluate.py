@@ -111,12 +111,14 @@ def copy_last_generator(
 
 
 def moved_last_generator(prior: MotionPrior) -> Generator:
-    """The last context frame moved by `prior`'s motion for each action in turn, no network."""
+    """The last context frame moved by `prior`'s motion for each action in turn, no network (the
+    pitch followed from the first context frame, taken as level, as the engine does)."""
 
     def generate(context: np.ndarray, context_actions: list[Action], actions: list[Action]) -> np.ndarray:
-        frames = [context[-1]]
-        for motion in prior.predict(actions[1:]):
-            frames.append(apply_motion(frames[-1], motion))
+        frames, pitch = [context[-1]], prior.pitch_after(0.0, context_actions[1:])
+        for action in actions[1:]:
+            frames.append(apply_motion(frames[-1], prior.held(action, 1, pitch)[0]))
+            pitch = prior.pitch_after(pitch, [action])
         return np.stack(frames)
 
     return generate
