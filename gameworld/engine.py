@@ -370,9 +370,9 @@ class WorldEngine:
         motions = self._prior_motions(action, 1 + ahead)  # [1 + ahead, 3] or None
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
-            moves = None if motions is None or not self._moves(motions[0]) else np.cumsum(motions, axis=0)
-            sampling = self._sampling(moves is not None)
-            starts = None if moves is None else self._moved_starts(self.frame, moves)
+            moves = motions is not None and self._moves(motions[0])  # the first frame decides for all
+            sampling = self._sampling(moves)
+            starts = self._moved_starts(self.frame, np.cumsum(motions, axis=0)) if moves else None
             latents = self.stream.sample(actions, sampling, starts)  # [1, 1 + ahead, C, h, w]
             self.stream.commit(latents, actions, sampling)
         else:
