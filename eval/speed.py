@@ -361,7 +361,7 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
     import torch
 
     from gameworld.engine import default_device
-    from gameworld.modeldir import load_model_dir, resolve_model_dir
+    from gameworld.modeldir import load_model_dir
     from gameworld.motion_prior import find_motion_prior
 
     if args.threads:
@@ -372,7 +372,7 @@ def engine_main(args, parser: argparse.ArgumentParser) -> int:
     prior = None
     if args.model:
         config, tokenizer, model = load_model_dir(args.model, device)
-        prior = find_motion_prior(resolve_model_dir(args.model))
+        prior = find_motion_prior(args.model)
         label = {"size": Path(args.model).name, "frame": f"{config.width}x{config.height}"}
         models.append((label, (config, tokenizer, model)))
     else:

@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from gameworld.actions import Action
 from gameworld.metrics.motion import apply_motion
-from gameworld.modeldir import GameWorldConfig, load_model_dir, resolve_model_dir
+from gameworld.modeldir import GameWorldConfig, load_model_dir
 from gameworld.models.dit import NextFrameDiT
 from gameworld.models.tokenizer import FrameTokenizer
 from gameworld.motion_prior import (
@@ -201,7 +201,7 @@ class WorldEngine:
         """Load a model directory (or a shipped model's name) on `device` (default cuda > mps > cpu)."""
         device = torch.device(device) if device is not None else default_device()
         config, tokenizer, world_model = load_model_dir(dir_or_name, device)
-        prior = find_motion_prior(resolve_model_dir(dir_or_name))
+        prior = find_motion_prior(dir_or_name)
         return cls(config, tokenizer, world_model, device, dtype or default_dtype(device), prior, **settings)
 
     # ------------------------------------------------------------------------------------ setup

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from gameworld.actions import Action, ActionSpace
 from gameworld.atomic import write_text_atomic
 from gameworld.metrics.motion import COMPONENTS, ego_motion
+from gameworld.modeldir import resolve_model_dir
 
 PRIOR_NAME = "motion_prior.json"
 CAMERA_FEATURES = ("dpitch", "dyaw")  # degrees per frame
@@ -143,8 +144,8 @@ def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
 
 
 def find_motion_prior(model_dir: str | Path) -> MotionPrior | None:
-    """The motion prior of a model directory, None if it has none."""
-    path = Path(model_dir) / PRIOR_NAME
+    """The motion prior of a model directory (or a shipped model's name), None if it has none."""
+    path = resolve_model_dir(model_dir) / PRIOR_NAME
     return MotionPrior.load(path) if path.is_file() else None
 
 

@@ -299,12 +299,12 @@ def source_factory(choice: SourceChoice) -> Callable[[], FrameSource]:
         return lambda: VoxelSource(width, height, choice.hud)
 
     from gameworld.engine import WorldEngine, default_device, default_dtype
-    from gameworld.modeldir import load_model_dir, resolve_model_dir
+    from gameworld.modeldir import load_model_dir
     from gameworld.motion_prior import find_motion_prior
 
     device = default_device() if choice.device is None else choice.device
     config, tokenizer, world_model = load_model_dir(model, device)
-    prior = find_motion_prior(resolve_model_dir(model))
+    prior = find_motion_prior(model)
     dtype = default_dtype(device)
     name = model_name(model)
 
