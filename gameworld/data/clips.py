@@ -118,21 +118,33 @@ class ClipDataset(Dataset):
     def locate(self, index: int) -> tuple[int, int]:
         """(episode number, first frame) of item `index`: a position in `episodes`, or a shard
         `episode_index` with its `frame_index`."""
-        run, start = self.clips[self.order[index]]
+        run, start = self._clip(index)
         row = self.runs[run][0] + start
         if self.shards is not None:
             return int(self.shards.episode_index[row]), int(self.shards.frame_index[row])
         return int(run), int(start)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _clip(self, index: int) -> tuple[int, int]:
+        """(run number, first frame within the run) of item `index`."""
         if not 0 <= index < len(self):
             raise IndexError(f"clip {index} of {len(self)}")
-        run, start = (int(v) for v in self.clips[self.order[index]])
-        stop = start + self.clip_len
+        run, start = self.clips[self.order[index]]
+        return int(run), int(start)
+
+    def row_span(self, index: int) -> tuple[int, int]:
+        """[start, stop) shard rows of item `index` (data from latent shards only)."""
+        if self.shards is None:
+            raise ValueError("row_span: this data set reads episodes, not shard rows")
+        run, start = self._clip(index)
+        first = self.runs[run][0] + start
+        return first, first + self.clip_len
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.shards is not None:
-            first = self.runs[run][0]
-            latents, actions = self.shards.rows(first + start, first + stop)  # [T, C, h, w], [T, A]
+            latents, actions = self.shards.rows(*self.row_span(index))  # [T, C, h, w], [T, A]
             return latents, actions.float()
+        run, start = self._clip(index)
+        stop = start + self.clip_len
         episode = self.episodes[run]
         frames = torch.from_numpy(episode.read_frames(start, stop))  # [T, H, W, 3]
         return frames, self.space.encode(episode.actions[start:stop])  # [T, A]
