@@ -46,11 +46,10 @@ from gameworld.models.dit import NextFrameDiT
 from gameworld.models.tokenizer import FrameTokenizer
 from gameworld.motion_prior import (
     PRIOR_NAME,
-    STILL_PX,
     MotionPrior,
     feature_names,
     find_motion_prior,
-    largest_shift,
+    moves_view,
 )
 from gameworld.starts import fit_frames, read_start_video
 from gameworld.streaming import FrameStream, Sampling
@@ -400,9 +399,8 @@ class WorldEngine:
         return self.prior.held(action, count, self._pitch)
 
     def _moves(self, motion: np.ndarray) -> bool:
-        """Whether `motion` moves the view by `STILL_PX` or more (else the frame starts from pure
-        noise, as without the prior)."""
-        return largest_shift(motion, self.config.width, self.config.height) >= STILL_PX
+        """Whether `motion` moves the view (else the frame starts from pure noise, as without the prior)."""
+        return moves_view(motion, self.config.width, self.config.height)
 
     def _sampling(self, from_moved_frame: bool) -> Sampling:
         sampling = self.settings.sampling

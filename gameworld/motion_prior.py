@@ -143,6 +143,12 @@ def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
     return abs(zoom) * np.hypot(width, height) / 2 + np.hypot(pan_x * width, pan_y * height)
 
 
+def moves_view(motion: np.ndarray, width: int, height: int) -> bool:
+    """Whether `motion` moves some pixel of a width x height view by `STILL_PX` or more (else the view
+    holds still: the engine draws such a frame from pure noise, the prior alone leaves it as it is)."""
+    return bool(largest_shift(motion, width, height) >= STILL_PX)
+
+
 def find_motion_prior(model_dir: str | Path) -> MotionPrior | None:
     """The motion prior of a model directory (or a shipped model's name), None if it has none."""
     path = resolve_model_dir(model_dir) / PRIOR_NAME

@@ -22,6 +22,7 @@ from gameworld.motion_prior import (
     fit_on_episodes,
     largest_shift,
     motion_prior_setting,
+    moves_view,
 )
 from gameworld.voxel.world import VoxelWorld
 from training import fit_motion_prior
@@ -104,6 +105,13 @@ def test_a_held_look_stops_where_the_camera_does():
 def test_the_largest_shift_is_the_pan_plus_the_zoom_at_a_corner():
     assert largest_shift(np.array([0.0, 3 / 64, -4 / 32]), 64, 32) == pytest.approx(5.0)
     assert largest_shift(np.array([-0.01, 0.0, 0.0]), 64, 32) == pytest.approx(0.01 * np.hypot(64, 32) / 2)
+
+
+def test_a_view_moves_from_half_a_pixel_on():
+    assert moves_view(np.array([0.0, 0.5 / 64, 0.0]), 64, 32)
+    assert not moves_view(np.array([0.0, 0.49 / 64, 0.0]), 64, 32)
+    assert not moves_view(np.array([0.0, 0.0, 0.0]), 64, 32)
+    assert moves_view(np.array([0.0, 0.0, 0.3 / 32]), 64, 32) is False
 
 
 def test_the_file_round_trips_and_bad_files_name_themselves(tmp_path):

@@ -38,7 +38,7 @@ from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.motion import apply_motion, ego_motion, response_by_group
 from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
 from gameworld.models.idm import InverseDynamicsModel
-from gameworld.motion_prior import MotionPrior
+from gameworld.motion_prior import MotionPrior, moves_view
 
 HORIZONS = (1, 8, 16, 64)
 LONG_MARKS = (1, 10, 100, 1000)
@@ -112,12 +112,16 @@ def copy_last_generator(
 
 def moved_last_generator(prior: MotionPrior) -> Generator:
     """The last context frame moved by `prior`'s motion for each action in turn, no network (the
-    pitch followed from the first context frame, taken as level, as the engine does)."""
+    pitch followed from the first context frame, taken as level, and a motion under half a pixel
+    left out, as the engine does)."""
 
     def generate(context: np.ndarray, context_actions: list[Action], actions: list[Action]) -> np.ndarray:
+        height, width = context.shape[1:3]
         frames, pitch = [context[-1]], prior.pitch_after(0.0, context_actions[1:])
         for action in actions[1:]:
-            frames.append(apply_motion(frames[-1], prior.held(action, 1, pitch)[0]))
+            motion = prior.held(action, 1, pitch)[0]
+            moves = moves_view(motion, width, height)
+            frames.append(apply_motion(frames[-1], motion) if moves else frames[-1])
             pitch = prior.pitch_after(pitch, [action])
         return np.stack(frames)
 
