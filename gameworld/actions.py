@@ -180,8 +180,11 @@ class ActionSpace:
             out[rows, k + 2 + cam.n_bins + bins[:, 1]] = 1.0
         return torch.from_numpy(out)
 
-    def decode(self, encoded: torch.Tensor, threshold: float = 0.5) -> list[Action]:
-        """`[T, A]` (or logits-like scores) -> actions; the camera is read from the bins."""
+    def decode(
+        self, encoded: torch.Tensor, threshold: float = 0.5, exact_camera: bool = False
+    ) -> list[Action]:
+        """`[T, A]` (or logits-like scores) -> actions; the camera is read from the bins, or with
+        `exact_camera` from the continuous value (the degrees encoded, within +-max_deg)."""
         if encoded.ndim != 2 or encoded.shape[1] != self.dim:
             raise ValueError(f"expected an encoded tensor [T, {self.dim}], got {tuple(encoded.shape)}")
         values = encoded.detach().float().cpu().numpy()
@@ -193,7 +196,7 @@ class ActionSpace:
             if self.camera is not None:
                 cam = self.camera
                 bin_scores = row[k + 2 :].reshape(2, cam.n_bins)  # [pitch/yaw, n_bins]
-                if bin_scores.any():
+                if bin_scores.any() and not exact_camera:
                     degrees = mu_law_center(bin_scores.argmax(axis=1), cam.max_deg, cam.n_bins, cam.mu)
                 else:  # no bins given (a hand-made row): fall back on the continuous value
                     degrees = row[k : k + 2] * cam.max_deg

@@ -122,6 +122,17 @@ def test_decode_without_bins_uses_the_continuous_camera():
     np.testing.assert_allclose(space.decode(row)[0].camera, (5.0, -2.5))
 
 
+def test_decode_with_exact_camera_reads_the_degrees_encoded_not_the_bins():
+    space = ActionSpace.minecraft()
+    actions = [Action.of("forward", camera=(2.0, -0.6)), Action.of(camera=(14.0, 0.0))]
+    exact = space.decode(space.encode(actions), exact_camera=True)
+    assert exact[0].keys == {"forward"}
+    np.testing.assert_allclose(exact[0].camera, (2.0, -0.6), atol=1e-6)
+    np.testing.assert_allclose(exact[1].camera, (10.0, 0.0))  # within +-max_deg
+    binned = space.decode(space.encode(actions))
+    assert abs(binned[0].camera[0] - 2.0) > 0.1
+
+
 def test_unknown_keys_raise_a_clear_error():
     space = ActionSpace.minecraft()
     with pytest.raises(ValueError, match=r"unknown key name\(s\) \['fly'\].*minecraft"):

@@ -8,8 +8,10 @@ prior's zoom and pan for the frame's action (`apply_motion`) and encoded again, 
 prior's level (`WorldEngine`, `EngineSettings.motion_prior`). This job makes those starts for every
 frame of a shard set, from the frames as the engine would show them (each previous frame's latents
 decoded by the model's tokenizer), so that `training.finetune_starts` can train the network on what
-it meets at inference. The pitch is followed as the engine follows it: from level at an episode's
-first frame, turned by every action after it and stopped at the prior's limit.
+it meets at inference. The camera is read in the degrees the actions asked for (the engine's prior
+reads them so, not the action space's bins), and the pitch is followed as the engine follows it:
+from level at an episode's first frame, turned by every action after it and stopped at the prior's
+limit.
 
 The output mirrors the input shard for shard and row for row (same actions and indices; its
 `latents` are the starts) and records the prior that moved them in its meta, so the fine-tuning
@@ -66,8 +68,8 @@ class StartMaker:
             rows = range(first, min(len(shard), first + CHUNK))
             frames = self._decode(shard.latents[first : rows.stop])  # [n, H, W, 3]
             moved, where = [], []
-            for row, frame, action in zip(rows, frames, self.space.decode(shard.actions[first : rows.stop]),
-                                          strict=True):
+            actions = self.space.decode(shard.actions[first : rows.stop], exact_camera=True)
+            for row, frame, action in zip(rows, frames, actions, strict=True):
                 motion = self._advance(shard, row, action)
                 if motion is not None:
                     moved.append(apply_motion(self.last_frame, motion))
@@ -80,7 +82,7 @@ class StartMaker:
 
     def skip(self, shard: LatentShard) -> None:
         """Pass over a shard done before: follow its pitch and remember its last frame."""
-        for row, action in enumerate(self.space.decode(shard.actions)):
+        for row, action in enumerate(self.space.decode(shard.actions, exact_camera=True)):
             self._advance(shard, row, action)
         self.last_frame = self._decode(shard.latents[-1:])[0]
 
