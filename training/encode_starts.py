@@ -17,7 +17,7 @@ The output mirrors the input shard for shard and row for row (same actions and i
 `latents` are the starts) and records the prior that moved them in its meta, so the fine-tuning
 job can refuse starts of another prior. An episode's first frame has no frame before it: its row
 holds its own latents (the fine-tuning never trains a clip's first frame). A shard already written
-with the same prior is skipped, so an interrupted run resumes.
+from the same source shard with the same prior is skipped, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -125,12 +125,12 @@ def encode_starts(model: str, shards: str | Path, out: str | Path, device: str =
         for path in source.paths:
             target = out / path.name
             shard = read_shard(path)
-            if target.exists() and read_shard_meta(target).get(STARTS_META) == record:
+            meta = {**shard.meta, STARTS_META: record, "starts_of": str(path)}
+            if target.exists() and read_shard_meta(target) == meta:
                 maker.skip(shard)  # the next shard may go on with its last episode
                 bar.update(len(shard))
                 continue
             starts = maker(shard, bar)
-            meta = {**shard.meta, STARTS_META: record, "starts_of": str(path)}
             written.append(write_shard(target, starts, shard.actions, shard.episode_index,
                                        shard.frame_index, meta))
     return written

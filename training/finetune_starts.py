@@ -7,7 +7,7 @@
 With a motion prior the engine does not draw a moving frame from pure noise: it starts from the
 frame before, moved by the prior and noised to the prior's level, and runs the model's few steps
 from there (`EngineSettings.motion_prior`). A model distilled from pure noise never saw such a
-start; it finishes it, but keeps too little of the move and streaks the strip a turn uncovers.
+start; it finishes it and keeps the move, but streaks the strip a turn uncovers and drifts.
 This job trains exactly that sampler: every frame of a clip starts from its start (`encode_starts`)
 noised to the level, or with probability `noise_start` from pure noise (the still frames' path),
 and is denoised in the model's own Euler steps, against a clean past (teacher forcing, as
@@ -40,9 +40,15 @@ from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
 from gameworld.data.shards import ShardSet
 from gameworld.diffusion import add_noise, drop_actions, time_schedule
-from gameworld.modeldir import SamplerDefaults, load_model_dir, resolve_model_dir, save_model_dir
-from gameworld.models import NextFrameDiT
-from gameworld.motion_prior import find_motion_prior
+from gameworld.modeldir import (
+    GameWorldConfig,
+    SamplerDefaults,
+    load_model_dir,
+    resolve_model_dir,
+    save_model_dir,
+)
+from gameworld.models import FrameTokenizer, NextFrameDiT
+from gameworld.motion_prior import MotionPrior, find_motion_prior
 from training import distributed
 from training.config import parse_job_args, to_dict
 from training.distributed import DistEnv
@@ -158,11 +164,11 @@ def start_loss(
 class StartsValidation:
     """Held-out start loss (fixed draws) and rollout PSNR of the engine with the prior, on rank 0."""
 
-    def __init__(self, cfg: StartsJob, model_dir: Path, level: float) -> None:
+    def __init__(self, cfg: StartsJob, config: GameWorldConfig, tokenizer: FrameTokenizer, prior: MotionPrior,
+                 level: float, architecture: dict) -> None:
         val = cfg.validation
-        self.cfg, self.level = cfg, level
-        self.config, self.tokenizer, self.architecture = load_model_dir(model_dir)
-        self.prior = find_motion_prior(model_dir)
+        self.cfg, self.config, self.tokenizer, self.prior, self.level = cfg, config, tokenizer, prior, level
+        self.architecture = architecture  # the world model's config
         self.clips = None
         if val.shards and val.starts:
             self.clips = StartClips(val.shards, val.starts, val.clip_len, seed=0, shuffle=False)
@@ -170,7 +176,7 @@ class StartsValidation:
         self.episodes = held_out_episodes(val.episodes, val.rollouts, length) if val.episodes else []
 
     def eval_model(self, trainer: Trainer) -> NextFrameDiT:
-        model = NextFrameDiT.from_config(self.architecture.config)
+        model = NextFrameDiT.from_config(self.architecture)
         model.load_state_dict(trainer.ema_state_dict())
         return model.to(trainer.device).eval()
 
@@ -190,8 +196,8 @@ class StartsValidation:
         if self.episodes:
             from gameworld.engine import WorldEngine
 
-            engine = WorldEngine(self.config, self.tokenizer.to(trainer.device), model, device=trainer.device,
-                                 prior=self.prior, motion_prior=self.level)
+            engine = WorldEngine(self.config, self.tokenizer, model, device=trainer.device, prior=self.prior,
+                                 motion_prior=self.level)
             samples = Path(trainer.out_dir) / "samples" / f"step_{trainer.step:06d}"
             val = self.cfg.validation
             values.update(rollout_psnr(engine, self.episodes, val.context, val.frames,
@@ -199,18 +205,19 @@ class StartsValidation:
         return values
 
 
-def write_model_dir(out: Path, source: Path, validation: StartsValidation, model: NextFrameDiT) -> None:
+def write_model_dir(out: Path, source: Path, config: GameWorldConfig, tokenizer: FrameTokenizer,
+                    model: NextFrameDiT) -> None:
     """`source`'s directory with the fine-tuned world model (its prior and IDM come along)."""
     if not out.exists():
         shutil.copytree(source, out, ignore=shutil.ignore_patterns("README.md"))
-    save_model_dir(out, validation.config, validation.tokenizer.cpu(), model)
+    save_model_dir(out, config, tokenizer, model)
 
 
 def run(cfg: StartsJob, env: DistEnv) -> Path | None:
     """Fine-tune (or resume) and write the model directory; None when stopped by a signal."""
     torch.manual_seed(cfg.train.seed)
     source = resolve_model_dir(cfg.model)
-    config, _, model = load_model_dir(source)
+    config, tokenizer, model = load_model_dir(source)
     level = config.sampler.motion_prior
     prior = find_motion_prior(source)
     if prior is None or level is None:
@@ -232,13 +239,13 @@ def run(cfg: StartsJob, env: DistEnv) -> Path | None:
                       tokens_per_item=2 * cfg.data.clip_len * model.tokens_per_frame)
     if env.is_main:
         write_text_atomic(trainer.out_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    validation = StartsValidation(cfg, source, level)
+    validation = StartsValidation(cfg, config, tokenizer.to(env.device), prior, level, dict(model.config))
     if not trainer.fit(validate=validation):
         return None
     final = validation.eval_model(trainer).cpu()
     out = Path(cfg.out or trainer.out_dir / "model")
     if env.is_main:
-        write_model_dir(out, source, validation, final)
+        write_model_dir(out, source, config, tokenizer.cpu(), final)
         print(f"model directory written to {out}", file=sys.stderr)
     distributed.barrier(env)
     return out
