@@ -41,8 +41,8 @@ def sample_with_prior(model_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """A tiny model directory with a prior it samples with, latent shards (2 episodes a shard, so an
-    episode's rows end a shard and the next begins one) and their starts."""
+    """A tiny model directory with a prior it samples with, latent shards (2 episodes each) and their
+    starts."""
     root = tmp_path_factory.mktemp("starts")
     model = make_model_dir(root / "model", max_frames=4)
     prior().save(model)
@@ -121,6 +121,26 @@ def test_a_second_run_skips_the_shards_made_with_the_same_prior_and_remakes_othe
     remade = encode_starts.encode_starts(str(other), data / "latents", out)
     assert len(remade) == 2
     assert json.loads(prior(pan=-0.01).to_json()) == ShardSet(out).meta[encode_starts.STARTS_META]
+
+
+def test_an_episode_that_runs_on_into_the_next_shard_goes_on_from_its_last_row_there_too(data, tmp_path):
+    """Shard 0's second episode split over two shards: the rows after the split start from the row
+    before it, also when a second run skips the first shard."""
+    from gameworld.data import write_shard
+
+    whole = read_shard(data / "latents" / "shard_000000.safetensors")
+    split = len(whole) - 5
+    for number, rows in enumerate((slice(0, split), slice(split, None))):
+        write_shard(tmp_path / "latents" / f"shard_{number:06d}.safetensors", whole.latents[rows],
+                    whole.actions[rows], whole.episode_index[rows], whole.frame_index[rows], whole.meta)
+    expected = read_shard(data / "starts" / "shard_000000.safetensors").latents
+    model, shards, out = str(data / "model"), tmp_path / "latents", tmp_path / "starts"
+    assert len(encode_starts.encode_starts(model, shards, out)) == 2
+    second = out / "shard_000001.safetensors"
+    assert torch.equal(read_shard(second).latents, expected[split:])
+    second.unlink()
+    assert len(encode_starts.encode_starts(model, shards, out)) == 1
+    assert torch.equal(read_shard(second).latents, expected[split:])
 
 
 def test_encode_starts_names_what_is_missing(data, tmp_path, capsys):
