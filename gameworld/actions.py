@@ -198,7 +198,7 @@ class ActionSpace:
                 bin_scores = row[k + 2 :].reshape(2, cam.n_bins)  # [pitch/yaw, n_bins]
                 if bin_scores.any() and not exact_camera:
                     degrees = mu_law_center(bin_scores.argmax(axis=1), cam.max_deg, cam.n_bins, cam.mu)
-                else:  # no bins given (a hand-made row): fall back on the continuous value
+                else:  # asked for, or no bins given (a hand-made row): the continuous value
                     degrees = row[k : k + 2] * cam.max_deg
                 camera = (float(degrees[0]), float(degrees[1]))
             actions.append(Action(keys, camera))
