@@ -298,3 +298,14 @@ def test_fine_tuning_refuses_starts_of_another_prior_and_a_model_without_one(dat
     bare = make_model_dir(tmp_path / "bare", max_frames=4)
     with pytest.raises(ValueError, match="needs a motion prior"):
         finetune_starts.run(job(data, tmp_path / "b", f"model={bare}"), DistEnv())
+
+
+def test_the_command_names_a_bad_model_or_missing_starts_without_a_traceback(data, tmp_path, capsys):
+    config = str(ROOT / "training" / "configs" / "starts_default.yaml")
+    argv = ["--config", config, f"model={tmp_path / 'none'}", f"train.out_dir={tmp_path / 'run'}"]
+    assert finetune_starts.main(argv) == 2
+    assert "none: not a model directory" in capsys.readouterr().err
+    argv = ["--config", config, f"model={data / 'model'}", f"data.shards={data / 'latents'}",
+            f"data.starts={tmp_path / 'nothing'}", f"train.out_dir={tmp_path / 'run'}"]
+    assert finetune_starts.main(argv) == 2
+    assert "nothing: no *.safetensors latent shards" in capsys.readouterr().err

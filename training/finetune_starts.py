@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
+from gameworld.data.errors import EpisodeError
 from gameworld.data.shards import ShardSet
 from gameworld.diffusion import add_noise, drop_actions, time_schedule
 from gameworld.modeldir import (
@@ -256,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     env = distributed.setup(cfg.train.device)
     try:
         return 0 if run(cfg, env) is not None else 1
+    except (FileNotFoundError, ValueError, EpisodeError) as err:
+        print(f"finetune_starts: {err}", file=sys.stderr)
+        return 2
     finally:
         distributed.teardown(env)
 
