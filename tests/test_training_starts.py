@@ -11,7 +11,8 @@ import torch
 from conftest import import_script, make_model_dir, write_smooth_episodes
 
 from gameworld.actions import Action, ActionSpace
-from gameworld.data.shards import ShardSet, read_shard
+from gameworld.data import write_shard
+from gameworld.data.shards import LatentShard, ShardSet, read_shard
 from gameworld.engine import WorldEngine
 from gameworld.metrics.motion import apply_motion
 from gameworld.modeldir import SamplerDefaults, load_model_dir, read_config, write_config
@@ -89,6 +90,13 @@ def test_each_start_is_the_frame_before_decoded_moved_by_the_prior_and_encoded(d
         assert (starts.latents[moved].float() - latents.latents[moved].float()).abs().mean() > 0.01
 
 
+def read_shard_like(space: ActionSpace, actions: list[Action]) -> LatentShard:
+    """A shard of one episode with these actions (its latents zero: only the actions are read)."""
+    count = len(actions)
+    return LatentShard(torch.zeros(count, 8, 4, 8), space.encode(actions),
+                       torch.zeros(count, dtype=torch.long), torch.arange(count), {})
+
+
 def test_the_pitch_is_followed_from_level_and_stops_at_the_limit():
     """A look held up pans by 1% of the height a degree until the pitch, level at the episode's first
     frame, reaches its 10-degree limit; then not at all."""
@@ -101,14 +109,6 @@ def test_the_pitch_is_followed_from_level_and_stops_at_the_limit():
     pans = np.array([m[2] for m in motions[1:]])
     expected = np.array([4, 4, 2, 0, 0]) / 100
     np.testing.assert_allclose(pans, expected, atol=1e-6)
-
-
-def read_shard_like(space: ActionSpace, actions: list[Action]):
-    from gameworld.data.shards import LatentShard
-
-    count = len(actions)
-    return LatentShard(torch.zeros(count, 8, 4, 8), space.encode(actions),
-                       torch.zeros(count, dtype=torch.long), torch.arange(count), {})
 
 
 def test_a_second_run_skips_the_shards_made_with_the_same_prior_and_remakes_others(data, tmp_path):
@@ -126,8 +126,6 @@ def test_a_second_run_skips_the_shards_made_with_the_same_prior_and_remakes_othe
 def test_an_episode_that_runs_on_into_the_next_shard_goes_on_from_its_last_row_there_too(data, tmp_path):
     """Shard 0's second episode split over two shards: the rows after the split start from the row
     before it, also when a second run skips the first shard."""
-    from gameworld.data import write_shard
-
     whole = read_shard(data / "latents" / "shard_000000.safetensors")
     split = len(whole) - 5
     for number, rows in enumerate((slice(0, split), slice(split, None))):

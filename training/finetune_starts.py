@@ -40,7 +40,7 @@ from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
 from gameworld.data.errors import EpisodeError
 from gameworld.data.shards import ShardSet
-from gameworld.diffusion import add_noise, drop_actions, time_schedule
+from gameworld.diffusion import add_noise, drop_actions, integrate, time_schedule
 from gameworld.modeldir import (
     GameWorldConfig,
     SamplerDefaults,
@@ -140,7 +140,8 @@ def start_loss(
 ) -> torch.Tensor:
     """Mean squared error of the clean estimates of frames 1.. of clips latents [B, T, C, h, w] (actions
     [B, T, A]), each sampled as the engine samples it: from its start [B, T, C, h, w] noised to
-    `level` (or from pure noise), in the sampler's Euler steps, against a clean past."""
+    `level` (or from pure noise), along the sampler's schedule (`integrate`), against a clean past.
+    Every model call's estimate counts; the gradient runs through the whole chain."""
     batch, frames = latents.shape[:2]
     device = latents.device
     from_noise = torch.rand(batch, frames, generator=generator, device=device) < cfg.noise_start
@@ -150,15 +151,17 @@ def start_loss(
     context_t = torch.rand(batch, frames, generator=generator, device=device) * cfg.context_noise_max
     context = add_noise(latents, torch.randn(latents.shape, generator=generator, device=device), context_t)
     actions = drop_actions(actions, cfg.action_dropout, generator)
-    schedule = time_schedule(sampler.steps, sampler.shift, device).tolist()
     losses = []
-    for t, t_next in zip(schedule[:-1], schedule[1:], strict=True):
+
+    def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
+        """dx/dt on the schedule from 1 to 0, which each frame runs scaled to its own top level."""
         levels = top * t  # [B, T]
         v = model(x, levels, actions, context=context, context_levels=context_t)
-        scale = levels[..., None, None, None]
-        estimate = x - scale * v  # the clean frames this step aims at
+        estimate = x - levels[..., None, None, None] * v  # the clean frames this call aims at
         losses.append((estimate[:, 1:].float() - latents[:, 1:].float()).pow(2).mean())
-        x = x + (top * (t_next - t))[..., None, None, None] * v
+        return top[..., None, None, None] * v
+
+    integrate(velocity, x, time_schedule(sampler.steps, sampler.shift, device), sampler.sampler)
     return torch.stack(losses).mean()
 
 
