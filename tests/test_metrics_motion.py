@@ -1,4 +1,5 @@
-"""Ego motion from pixels: known shifts and zooms, the voxel game's own moves, and the response."""
+"""Ego motion from pixels: known shifts and zooms, the voxel game's own moves, the response, and the
+prior's warp that moves a frame by such a motion."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ from PIL import Image
 
 from gameworld.actions import Action
 from gameworld.metrics.controls import join_transitions, labels_from_actions
-from gameworld.metrics.motion import ego_motion, motion_response, response_by_group
+from gameworld.metrics.motion import HUD_SHARE, apply_motion, ego_motion, motion_response, response_by_group
 from gameworld.voxel.world import VoxelWorld
 
 H, W = 72, 128
@@ -61,6 +62,37 @@ def test_the_still_hotbar_does_not_hold_the_view_back():
     frames[:, -int(0.18 * H):] = 200  # a HUD band that never moves, as the hotbar
     np.testing.assert_allclose(ego_motion(frames)[:, 1] * W, -3.0, atol=0.2)
 
+
+
+def test_a_moved_frame_reads_back_as_its_motion():
+    frame = texture(H, W, seed=3)
+    for motion in ([0.0, 3 / W, -2 / H], [0.02, 0.0, 0.0], [-0.02, -1.5 / W, 0.0]):
+        read = ego_motion(np.stack([frame, apply_motion(frame, np.array(motion))]))[0]
+        assert read[0] == pytest.approx(motion[0], abs=2e-3)  # zoom
+        assert read[1:] * (W, H) == pytest.approx(np.array(motion[1:]) * (W, H), abs=0.2)  # pixels
+
+
+def test_a_pan_brings_round_what_leaves_the_other_side():
+    frame = texture(H, W)
+    hud = round(H * (1 - HUD_SHARE))
+    moved = apply_motion(frame, np.array([0.0, 5 / W, 0.0]))  # the picture moves 5 pixels right
+    np.testing.assert_array_equal(moved[:hud], np.roll(frame[:hud], 5, axis=1))
+    np.testing.assert_array_equal(moved[hud:], frame[hud:])  # the HUD stays
+    moved = apply_motion(frame, np.array([0.0, -37 / W, 0.0]))
+    np.testing.assert_array_equal(moved[:hud], np.roll(frame[:hud], -37, axis=1))
+
+
+def test_rows_a_look_uncovers_repeat_the_views_edge_never_the_hud():
+    frame = texture(H, W).copy()
+    hud = round(H * (1 - HUD_SHARE))
+    frame[hud:] = (255, 0, 0)  # a HUD band the view must not pull in
+    moved = apply_motion(frame, np.array([0.0, 0.0, -4 / H]))  # looking down: the picture moves up 4 rows
+    np.testing.assert_array_equal(moved[: hud - 4], frame[4:hud])
+    np.testing.assert_array_equal(moved[hud - 4 : hud], np.repeat(frame[hud - 1 : hud], 4, axis=0))
+    np.testing.assert_array_equal(moved[hud:], frame[hud:])
+    moved = apply_motion(frame, np.array([0.0, 0.0, 3 / H]))  # looking up: the top row repeats
+    np.testing.assert_array_equal(moved[:3], np.repeat(frame[:1], 3, axis=0))
+    np.testing.assert_array_equal(moved[3:hud], frame[: hud - 3])
 
 @pytest.mark.parametrize(
     ("keys", "camera", "component", "sign"),

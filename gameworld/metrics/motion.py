@@ -53,9 +53,10 @@ def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return gx, gy
 
 
-def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float) -> torch.Tensor:
-    """Sample [N, 1, h, w] at (x + u, y + v), x and y from the point (w / 2, `centre_y` + 1 / 2);
-    `params` [N, 3] = (a, tx, ty), the shifts in this image's pixels."""
+def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float, wrap_x: bool = False) -> torch.Tensor:
+    """Sample [N, C, h, w] at (x + u, y + v), x and y from the point (w / 2, `centre_y` + 1 / 2);
+    `params` [N, 3] = (a, tx, ty), the shifts in this image's pixels. Points beyond the image take
+    the nearest edge pixel, or with `wrap_x` come round from the other side in x."""
     n, _, h, w = image.shape
     a, tx, ty = params.unbind(1)
     # affine_grid maps an output point (normalised: n = 2 p / size - 1) to the input point
@@ -64,7 +65,9 @@ def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float) -> torch.T
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1 + a
     theta[:, 0, 2], theta[:, 1, 2] = 2 * tx / w, 2 * ty / h - a * below_middle
-    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
+    grid = F.affine_grid(theta, list(image.shape), align_corners=False)  # [N, h, w, 2], x and y in -1..1
+    if wrap_x:
+        grid[..., 0] = torch.remainder(grid[..., 0] + 1, 2) - 1
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -122,15 +125,22 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
 
 def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """uint8 frame [H, W, 3] moved by one transition's `motion` (a, tx / W, ty / H, as `ego_motion`
-    reads it), the HUD rows kept where they are: what the view would show next if it moved so."""
-    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()  # [1, 3, H, W]
+    reads it), the HUD rows kept where they are: what the view would show next if it moved so.
+
+    What a move uncovers is a guess. Columns uncovered at a side come round from the other side, as
+    if the view were a strip of a panorama that closes on itself: a long turn then keeps the scene's
+    sky, horizon and texture moving through the view, where repeating the edge column smeared it
+    into streaks that no longer show a turn. Rows uncovered at the top or bottom repeat the view's
+    edge row (the HUD below it never moves into the view)."""
     height, width = frame.shape[:2]
+    hud = round(height * (1 - HUD_SHARE))
+    view = torch.tensor(frame[:hud], dtype=torch.float32).permute(2, 0, 1)[None]  # [1, 3, h, W]
     a, tx, ty = (float(v) for v in motion)
     # the output's pixel x shows the input's x - u: invert u = a x + tx about the frame's centre
     params = torch.tensor([[1 / (1 + a) - 1, -tx * width / (1 + a), -ty * height / (1 + a)]])
-    moved = _warp(image, params, (height - 1) / 2)[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
-    hud = round(height * (1 - HUD_SHARE))
-    moved[hud:] = frame[hud:]
+    warped = _warp(view, params, (height - 1) / 2, wrap_x=True)  # [1, 3, h, W], h the rows above the HUD
+    moved = frame.copy()
+    moved[:hud] = warped[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
     return moved
 
 
