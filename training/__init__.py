@@ -1,6 +1,7 @@
 """Training jobs (`python -m training.<job>`) and the machinery they share.
 
     training/config.py           YAML recipes -> dataclasses, `key=value` overrides from the command line
+    training/job.py              the command line of every Trainer job: recipe, processes, one-line errors
     training/distributed.py      one process, one GPU, or many under torchrun (DDP / FSDP)
     training/checkpoint.py       atomic checkpoints (safetensors + JSON), keep the last K, exact resume
     training/data.py             resumable batches from a dataset's own (seeded, per-rank) order

@@ -47,9 +47,10 @@ from gameworld.modeldir import GameWorldConfig, SamplerDefaults, load_model_dir,
 from gameworld.models import FrameTokenizer, NextFrameDiT
 from gameworld.models.discriminator import TeacherDiscriminator
 from training import distributed
-from training.config import parse_job_args, to_dict
+from training.config import to_dict
 from training.distributed import DistEnv
 from training.image_losses import hinge_discriminator_loss
+from training.job import run_job
 from training.rollouts import ValidationConfig, held_out_episodes, rollout_psnr
 from training.train import DataConfig
 from training.trainer import Trainer, TrainerConfig
@@ -295,12 +296,7 @@ def run(cfg: DistillJob, env: DistEnv) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_job_args(argv, DistillJob, __doc__, "training/configs/distill_default.yaml")
-    env = distributed.setup(cfg.train.device)
-    try:
-        return 0 if run(cfg, env) is not None else 1
-    finally:
-        distributed.teardown(env)
+    return run_job("distill", argv, DistillJob, run, __doc__, "training/configs/distill_default.yaml")
 
 
 if __name__ == "__main__":

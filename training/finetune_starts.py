@@ -38,7 +38,6 @@ from torch.utils.data import Dataset
 
 from gameworld.atomic import write_text_atomic
 from gameworld.data import ClipDataset
-from gameworld.data.errors import EpisodeError
 from gameworld.data.shards import ShardSet
 from gameworld.diffusion import add_noise, drop_actions, integrate, time_schedule
 from gameworld.modeldir import (
@@ -51,9 +50,10 @@ from gameworld.modeldir import (
 from gameworld.models import FrameTokenizer, NextFrameDiT
 from gameworld.motion_prior import MotionPrior, find_motion_prior
 from training import distributed
-from training.config import parse_job_args, to_dict
+from training.config import to_dict
 from training.distributed import DistEnv
 from training.encode_starts import STARTS_META, prior_record
+from training.job import run_job
 from training.rollouts import ValidationConfig, held_out_episodes, rollout_psnr
 from training.trainer import Trainer, TrainerConfig
 
@@ -256,15 +256,7 @@ def run(cfg: StartsJob, env: DistEnv) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_job_args(argv, StartsJob, __doc__, "training/configs/starts_default.yaml")
-    env = distributed.setup(cfg.train.device)
-    try:
-        return 0 if run(cfg, env) is not None else 1
-    except (FileNotFoundError, ValueError, EpisodeError) as err:
-        print(f"finetune_starts: {err}", file=sys.stderr)
-        return 2
-    finally:
-        distributed.teardown(env)
+    return run_job("finetune_starts", argv, StartsJob, run, __doc__, "training/configs/starts_default.yaml")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from gameworld.diffusion import FlowMatchingConfig, flow_matching_loss, rollout_
 from gameworld.modeldir import GameWorldConfig, SamplerDefaults, load_model_dir, save_model_dir
 from gameworld.models import FrameTokenizer, NextFrameDiT
 from training import distributed
-from training.config import parse_job_args, to_dict
+from training.config import to_dict
 from training.distributed import DistEnv
+from training.job import run_job
 from training.rollouts import ValidationConfig, held_out_episodes, next_frame_loss, rollout_psnr
 from training.trainer import Trainer, TrainerConfig
 
@@ -254,12 +255,7 @@ def run(cfg: WorldModelJob, env: DistEnv) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_job_args(argv, WorldModelJob, __doc__, "training/configs/default.yaml")
-    env = distributed.setup(cfg.train.device)
-    try:
-        return 0 if run(cfg, env) is not None else 1
-    finally:
-        distributed.teardown(env)
+    return run_job("train", argv, WorldModelJob, run, __doc__, "training/configs/default.yaml")
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ from gameworld.metrics.controls import (
 )
 from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss
 from training import distributed
-from training.config import parse_job_args, to_dict
+from training.config import to_dict
 from training.distributed import DistEnv
+from training.job import run_job
 from training.trainer import Trainer, TrainerConfig
 
 
@@ -263,12 +264,7 @@ def run(cfg: IDMJob, env: DistEnv) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_job_args(argv, IDMJob, __doc__, "training/configs/idm_default.yaml")
-    env = distributed.setup(cfg.train.device)
-    try:
-        return 0 if run(cfg, env) is not None else 1
-    finally:
-        distributed.teardown(env)
+    return run_job("train_idm", argv, IDMJob, run, __doc__, "training/configs/idm_default.yaml")
 
 
 if __name__ == "__main__":

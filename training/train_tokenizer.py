@@ -35,9 +35,10 @@ from gameworld.metrics.image import mse, psnr_of_mse
 from gameworld.models import DEFAULT_TOKENIZER, FrameTokenizer
 from gameworld.models.tokenizer import on_decoding_path
 from training import distributed
-from training.config import parse_job_args, to_dict
+from training.config import to_dict
 from training.distributed import DistEnv
 from training.image_losses import PatchDiscriminator, gradient_loss, hinge_discriminator_loss, ssim
+from training.job import run_job
 from training.trainer import Trainer, TrainerConfig
 
 
@@ -233,12 +234,9 @@ def run(cfg: TokenizerJob, env: DistEnv) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_job_args(argv, TokenizerJob, __doc__, "training/configs/tokenizer_default.yaml")
-    env = distributed.setup(cfg.train.device)
-    try:
-        return 0 if run(cfg, env) is not None else 1
-    finally:
-        distributed.teardown(env)
+    return run_job(
+        "train_tokenizer", argv, TokenizerJob, run, __doc__, "training/configs/tokenizer_default.yaml"
+    )
 
 
 if __name__ == "__main__":
