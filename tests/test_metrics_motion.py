@@ -7,7 +7,14 @@ from PIL import Image
 
 from gameworld.actions import Action
 from gameworld.metrics.controls import join_transitions, labels_from_actions
-from gameworld.metrics.motion import HUD_SHARE, apply_motion, ego_motion, motion_response, response_by_group
+from gameworld.metrics.motion import (
+    HUD_SHARE,
+    MAX_SHIFT_SHARE,
+    apply_motion,
+    ego_motion,
+    motion_response,
+    response_by_group,
+)
 from gameworld.voxel.world import VoxelWorld
 
 H, W = 72, 128
@@ -56,6 +63,15 @@ def test_fast_turns_are_found_far_beyond_a_gradient_steps_reach():
     motion = ego_motion(panned(dx=17, dy=-6, frames=2))  # phase correlation finds it, gradients refine
     np.testing.assert_allclose(motion[0, 1:] * (W, H), (-17.0, 6.0), atol=0.3)
 
+
+def test_no_move_beyond_a_quarter_of_the_frame_is_read():
+    # A model's blurred desert once read as a 114-pixel turn the wrong way: phase correlation found
+    # its best peak at a repeat of the picture. No frame-to-frame move is that large (10 degrees is 7%).
+    frame = texture(H, W, seed=5)
+    for shift in (W // 2 - 2, -(W // 2 - 2), round(0.4 * W)):
+        read = ego_motion(np.stack([frame, np.roll(frame, shift, axis=1)]))[0, 1] * W
+        assert abs(read) <= MAX_SHIFT_SHARE * W + 1
+    assert ego_motion(np.stack([frame, np.roll(frame, 30, axis=1)]))[0, 1] * W == pytest.approx(30, abs=0.3)
 
 def test_the_still_hotbar_does_not_hold_the_view_back():
     frames = panned(dx=3, dy=0)

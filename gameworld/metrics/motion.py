@@ -29,6 +29,7 @@ from gameworld.metrics.image import grey
 COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
 HUD_SHARE = 0.2  # the bottom share of the frame left out: the hotbar does not move with the view
 _SMALLEST_LEVEL = 24  # pixels: the coarsest level of the pyramid is at least this high
+MAX_SHIFT_SHARE = 0.25  # of the frame's width / height: the most a view moves in a frame (10 degrees: 7%)
 MIN_RMS = 1e-3  # a component the game moves less than this (root mean square per frame) is not scored
 # What each input should move: the frames where it is asked for, and the component it moves.
 MOTION_GROUPS: dict[str, str] = {"walk": "zoom", "strafe": "pan_x", "turn sideways": "pan_x",
@@ -73,13 +74,19 @@ def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float, wrap_x: bo
 
 def _phase_shift(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
     """The whole-pixel shift (tx, ty) [N, 2] that best moves `before` onto `after` ([N, 1, h, w]), by
-    phase correlation: it finds shifts far beyond what gradient steps converge from."""
+    phase correlation: it finds shifts far beyond what gradient steps converge from. Only shifts up
+    to `MAX_SHIFT_SHARE` of the frame are candidates: a picture with repeats in it (a row of trees, a
+    view whose sides were wrapped round) also correlates at the repeat's distance."""
     h, w = before.shape[-2:]
     window = torch.outer(torch.hann_window(h, periodic=False), torch.hann_window(w, periodic=False))
     spectra = [torch.fft.rfft2((image - image.mean((-2, -1), keepdim=True)) * window)
                for image in (before, after)]
     cross = spectra[1] * spectra[0].conj()
-    peak = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w)).flatten(1).argmax(1)  # [N]
+    surface = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w))  # [N, 1, h, w]
+    ys = torch.fft.fftfreq(h, 1 / h).abs()[:, None]  # |shift| of each row and column of the surface
+    xs = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
+    surface = surface.masked_fill((ys > MAX_SHIFT_SHARE * h) | (xs > MAX_SHIFT_SHARE * w), -torch.inf)
+    peak = surface.flatten(1).argmax(1)  # [N]
     ty, tx = peak // w, peak % w
     ty, tx = torch.where(ty > h // 2, ty - h, ty), torch.where(tx > w // 2, tx - w, tx)  # wrap around
     return torch.stack([tx, ty], dim=1).float()
