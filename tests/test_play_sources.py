@@ -25,6 +25,7 @@ from gameworld.ui import (  # noqa: E402
     VoxelSource,
     default_model_available,
     open_source,
+    source_factory,
 )
 from gameworld.ui.sources import SIDE_BY_SIDE_GAP  # noqa: E402
 from gameworld.voxel import VoxelWorld  # noqa: E402
@@ -126,6 +127,22 @@ def test_the_engine_source_reports_and_changes_its_settings(tiny_model_dir):
     with pytest.raises(ValueError, match="steps"):
         source.configure(steps=0)
 
+
+def test_a_factorys_sources_share_the_weights_and_nothing_else(tiny_model_dir):
+    make = source_factory(SourceChoice(model=str(tiny_model_dir), settings={"steps": 2}))
+    first, second = make(), make()
+    assert first.engine is not second.engine and first.engine.model is second.engine.model
+    first.configure(steps=1)
+    assert second.settings()["steps"] == 2  # one session's settings are its own
+    first.reset()
+    second.reset()
+    for _ in range(3):
+        first.step(Action.of("forward"))
+    third = make()
+    third.reset()
+    np.testing.assert_array_equal(second.step(Action.null())[0], third.step(Action.null())[0])  # first moved alone
+    with pytest.raises(ValueError, match="steps"):
+        source_factory(SourceChoice(model=str(tiny_model_dir), settings={"steps": 0}))  # before any session
 
 def test_side_by_side_plays_the_voxel_game_and_the_model_on_the_same_input(tiny_model_dir):
     pair = open_source(SourceChoice(model=str(tiny_model_dir), side_by_side=True))

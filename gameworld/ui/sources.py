@@ -308,11 +308,14 @@ def source_factory(choice: SourceChoice) -> Callable[[], FrameSource]:
     dtype = default_dtype(device)
     name = model_name(model)
 
-    def make_engine() -> EngineSource:
+    def build() -> EngineSource:
         engine = WorldEngine(config, tokenizer, world_model, device, dtype, prior, **choice.settings)
         return EngineSource(engine, name)
 
-    make_engine()  # bad settings fail here, not in a session
+    unused = [build()]  # bad settings fail here, not in a session; this engine serves the first call
+
+    def make_engine() -> EngineSource:
+        return unused.pop() if unused else build()
 
     def make_pair() -> SideBySide:
         engine = make_engine()
