@@ -140,7 +140,8 @@ def test_a_factorys_sources_share_the_weights_and_nothing_else(tiny_model_dir):
         first.step(Action.of("forward"))
     third = make()
     third.reset()
-    np.testing.assert_array_equal(second.step(Action.null())[0], third.step(Action.null())[0])  # first moved alone
+    (frame, _), (fresh, _) = second.step(Action.null()), third.step(Action.null())
+    np.testing.assert_array_equal(frame, fresh)  # the first source moved alone
     with pytest.raises(ValueError, match="steps"):
         source_factory(SourceChoice(model=str(tiny_model_dir), settings={"steps": 0}))  # before any session
 
