@@ -24,7 +24,8 @@ zoom and pan for that action (`apply_motion`), encoded and noised to LEVEL, inst
 noise; its steps then span LEVEL down to 0. Speculative frames start from it moved twice, three
 times, ... (`joint=False`: each from the one before it, decoded, as the plain engine does). The
 engine follows the view's pitch from the start (taken as level) so that the prior turns no further
-than the camera can (`MotionPrior.pitch_limit`).
+than the camera can (`MotionPrior.pitch_limit`), and tells the network the pitch turn the camera
+makes: past the limit, none.
 """
 
 from __future__ import annotations
@@ -329,7 +330,7 @@ class WorldEngine:
         if self._previous is None:
             raise RuntimeError("call reset() before step()")
         start = time.perf_counter()
-        action = self.space.resolve(action)
+        action = self._turnable(self.space.resolve(action))
         speculation = self._speculation
         if speculation is not None and speculation.action == action:
             latent = speculation.latents.popleft()
@@ -411,6 +412,16 @@ class WorldEngine:
         the guesses sampling starts from."""
         moved = np.stack([apply_motion(frame, motion) for motion in motions])  # [N, H, W, 3]
         return self.tokenizer.encode(moved[None]).to(self.device, self.dtype)
+
+    def _turnable(self, action: Action) -> Action:
+        """With the motion_prior setting: `action` with its pitch turn cut to what the camera still
+        makes (none past the limit, where the game's view stands still). The network is told the
+        turn the view makes: asked for one the view cannot make, it draws blur that reads as a turn."""
+        if self.settings.motion_prior is None:
+            return action
+        dpitch, dyaw = action.camera
+        made = self.prior.pitch_turn(self._pitch, dpitch)
+        return action if made == dpitch else Action(action.keys, (made, dyaw))
 
     def _track_pitch(self, actions: Sequence[Action]) -> None:
         """Turn the view's pitch (degrees from level: a start is taken as level) by `actions`."""

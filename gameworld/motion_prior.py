@@ -65,6 +65,13 @@ class MotionPrior:
         """Actions -> float32 [T, 3]: the expected (zoom, pan_x, pan_y) of each one's frame."""
         return (action_features(actions, self.features) @ np.asarray(self.weights)).astype(np.float32)
 
+    def pitch_turn(self, pitch: float, dpitch: float) -> float:
+        """The part of a pitch turn `dpitch` (degrees) the camera makes from `pitch`: all of it, or
+        what is left to +-`pitch_limit`."""
+        if abs(pitch + dpitch) <= self.pitch_limit:
+            return dpitch
+        return float(np.clip(pitch + dpitch, -self.pitch_limit, self.pitch_limit)) - pitch
+
     def pitch_after(self, pitch: float, actions: Sequence[Action]) -> float:
         """The camera's pitch (degrees) after `actions` from `pitch`, stopped at +-`pitch_limit`."""
         for action in actions:

@@ -157,3 +157,21 @@ def test_the_engine_follows_the_pitch_and_turns_the_prior_no_further_than_the_ca
     assert [start is not None for start in starts] == [True] * 6 + [False] * 2  # still: pure noise
     eng.reset(seed=1, biome="forest")
     assert eng._pitch == 0.0
+
+
+def test_past_the_pitch_limit_the_network_is_told_the_turn_the_camera_makes(prior_model_dir, monkeypatch):
+    def encoded_rollout(eng, actions):
+        eng.reset(seed=0, biome="plains")
+        encoded, encode = [], eng._encode
+        monkeypatch.setattr(eng, "_encode", lambda batch: encoded.extend(batch) or encode(batch))
+        eng.rollout(actions)
+        return encoded
+
+    look_up = Action.of("forward", camera=(-4.0, 3.0))
+    eng = engine(prior_model_dir, motion_prior=0.5)
+    eng.prior = MotionPrior(NAMES, prior().weights, pitch_limit=10.0)
+    encoded = encoded_rollout(eng, [look_up] * 5)  # pitch 0 -> -4 -> -8 -> -10, then the camera stops
+    assert [a.camera for a in encoded] == [(-4.0, 3.0), (-4.0, 3.0), (-2.0, 3.0), (0.0, 3.0), (0.0, 3.0)]
+    assert all(a.keys == {"forward"} for a in encoded) and eng._pitch == -10.0
+    plain = encoded_rollout(engine(prior_model_dir), [look_up] * 5)  # no prior: no pitch followed
+    assert [a.camera for a in plain] == [(-4.0, 3.0)] * 5

@@ -100,6 +100,9 @@ def test_a_held_look_stops_where_the_camera_does():
     assert prior.pitch_after(80.0, [look_down] * 3) == 90.0 and prior.pitch_after(-85.0, [look_down]) == -80.0
     narrow = MotionPrior(NAMES, prior.weights, pitch_limit=30.0)
     assert np.all(narrow.held(look_down, 3, pitch=30.0)[:, 2] == 0)
+    assert prior.pitch_turn(0.3, 0.1) == 0.1  # inside the limit: the turn as asked, to the last bit
+    assert prior.pitch_turn(87.0, 5.0) == 3.0 and prior.pitch_turn(-88.0, -5.0) == -2.0
+    assert prior.pitch_turn(90.0, 5.0) == 0.0 and prior.pitch_turn(90.0, -5.0) == -5.0
 
 
 def test_the_largest_shift_is_the_pan_plus_the_zoom_at_a_corner():
