@@ -20,12 +20,12 @@ exactly those of the non-speculative engine (the noise of a frame depends on its
 
 Motion prior (`motion_prior=LEVEL`, with the model directory's `motion_prior.json`): a frame whose
 action moves the view by half a pixel or more starts from the newest frame moved by the prior's
-zoom and pan for that action (`apply_motion`), encoded and noised to LEVEL, instead of from pure
+zoom, pan and roll for that action (`apply_motion`), encoded and noised to LEVEL, instead of from pure
 noise; its steps then span LEVEL down to 0. Speculative frames start from it moved twice, three
 times, ... (`joint=False`: each from the one before it, decoded, as the plain engine does). The
 engine follows the view's pitch from the start (taken as level) so that the prior turns no further
-than the camera can (`MotionPrior.pitch_limit`), and tells the network the pitch turn the camera
-makes: past the limit, none.
+than the camera can (`MotionPrior.pitch_limit`) and spins a view that looks up or down as a turn
+sideways does, and tells the network the pitch turn the camera makes: past the limit, none.
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ class WorldEngine:
     def _generate(self, action: Action, ahead: int) -> torch.Tensor:
         """Denoise and commit the frame of `action` and `ahead` more under it; return the first [C, h, w]."""
         encoded = self._encode([action])  # [1, 1, A]
-        motions = self._prior_motions(action, 1 + ahead)  # [1 + ahead, 3] or None
+        motions = self._prior_motions(action, 1 + ahead)  # [1 + ahead, 4] or None
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
             moves = motions is not None and self._moves(motions[0])  # the first frame decides for all
@@ -393,8 +393,8 @@ class WorldEngine:
         return latents[0, 0]
 
     def _prior_motions(self, action: Action, count: int) -> np.ndarray | None:
-        """With the motion_prior setting: the prior's (zoom, pan_x, pan_y) [count, 3] of `count` frames
-        of `action` held from the newest frame's pitch; else None."""
+        """With the motion_prior setting: the prior's (zoom, pan_x, pan_y, roll) [count, 4] of `count`
+        frames of `action` held from the newest frame's pitch; else None."""
         if self.settings.motion_prior is None:
             return None
         return self.prior.held(action, count, self._pitch)
@@ -408,7 +408,7 @@ class WorldEngine:
         return sampling if from_moved_frame else replace(sampling, start_level=1.0)
 
     def _moved_starts(self, frame: np.ndarray, motions: np.ndarray) -> torch.Tensor:
-        """Latents [1, N, C, h, w] of `frame` (uint8 [H, W, 3]) moved by each of `motions` [N, 3]:
+        """Latents [1, N, C, h, w] of `frame` (uint8 [H, W, 3]) moved by each of `motions` [N, 4]:
         the guesses sampling starts from."""
         moved = np.stack([apply_motion(frame, motion) for motion in motions])  # [N, H, W, 3]
         return self.tokenizer.encode(moved[None]).to(self.device, self.dtype)

@@ -10,8 +10,9 @@ zoom and pan of the next frame, in `ego_motion`'s terms,
 fitted by robust least squares (Huber) on the motion that `ego_motion` reads from the episodes'
 own frames. It has no intercept, so the null action stands still. It knows nothing of depth:
 walking zooms and strafing pans by the typical amount of the training worlds, and the model
-redraws the rest (`EngineSettings.motion_prior`). It knows one thing of the camera: its pitch stops
-at +-`pitch_limit` degrees (straight up and down in Minecraft), so `held` turns no further.
+redraws the rest (`EngineSettings.motion_prior`). It knows two things of the camera: its pitch
+stops at +-`pitch_limit` degrees (straight up and down in Minecraft), so `held` turns no further, and
+a turn sideways spins a view that looks up or down about its centre (`held` adds the roll).
 
 Stored as `motion_prior.json` in a model directory; `python -m training.fit_motion_prior` writes it.
 """
@@ -79,13 +80,22 @@ class MotionPrior:
         return pitch
 
     def held(self, action: Action, count: int, pitch: float = 0.0) -> np.ndarray:
-        """float32 [count, 3]: the motion of each of `count` frames of `action` held from a view at
-        `pitch` degrees, whose pitch stops at +-`pitch_limit`."""
+        """float32 [count, 4] (zoom, pan_x, pan_y, roll: `VIEW_MOTION`): the motion of each of `count`
+        frames of `action` held from a view at `pitch` degrees, whose pitch stops at +-`pitch_limit`.
+
+        A turn sideways is a turn about the world's vertical, which a pitched camera sees in part as
+        a pan (cos pitch of it) and in part as a roll about the view's centre (sin pitch): looking
+        straight down or up, turning spins the picture and pans nothing."""
         limit = self.pitch_limit
         dpitch, dyaw = action.camera
         pitches = np.clip(pitch + dpitch * np.arange(count + 1), -limit, limit)  # [count + 1]
-        frames = [Action(action.keys, (float(turn), dyaw)) for turn in np.diff(pitches)]
-        return self.predict(frames)
+        middle = np.radians((pitches[:-1] + pitches[1:]) / 2)  # [count]: the pitch of each turn
+        frames = [
+            Action(action.keys, (float(turn), float(dyaw * np.cos(at))))
+            for turn, at in zip(np.diff(pitches), middle, strict=True)
+        ]
+        roll = -dyaw * np.sin(middle)  # looking down (pitch > 0), a right turn spins it anticlockwise
+        return np.column_stack([self.predict(frames), roll]).astype(np.float32)
 
     @classmethod
     def fit(
@@ -145,9 +155,13 @@ class MotionPrior:
 
 
 def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
-    """How far (pixels) `motion` (zoom, pan_x, pan_y) moves the pixel it moves furthest: a corner."""
-    zoom, pan_x, pan_y = (float(v) for v in motion)
-    return abs(zoom) * np.hypot(width, height) / 2 + np.hypot(pan_x * width, pan_y * height)
+    """How far (pixels) `motion` (zoom, pan_x, pan_y[, roll], as `apply_motion` takes it) moves the
+    pixel it moves furthest: a corner."""
+    zoom, pan_x, pan_y, roll = (float(v) for v in (*motion, 0.0)[:4])
+    cos, sin = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    corners = np.array([[x, y] for x in (-width / 2, width / 2) for y in (-height / 2, height / 2)])  # [4, 2]
+    moved = (1 + zoom) * corners @ np.array([[cos, sin], [-sin, cos]]) + [pan_x * width, pan_y * height]
+    return float(np.linalg.norm(moved - corners, axis=1).max())
 
 
 def moves_view(motion: np.ndarray, width: int, height: int) -> bool:

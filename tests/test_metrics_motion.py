@@ -98,6 +98,23 @@ def test_a_pan_brings_round_what_leaves_the_other_side():
     np.testing.assert_array_equal(moved[:hud], np.roll(frame[:hud], -37, axis=1))
 
 
+def test_a_roll_turns_the_picture_clockwise_about_the_frames_centre():
+    frame = np.zeros((H, W, 3), np.uint8)
+    cy, cx = H // 2, W // 2  # the centre of the frame is the corner between these pixels
+    frame[cy - 1 : cy + 1, cx + 19 : cx + 21] = 255  # a dot 20 pixels right of the centre
+    moved = apply_motion(frame, np.array([0.0, 0.0, 0.0, 90.0]))
+    ys, xs = np.nonzero(moved[..., 0] > 127)
+    assert (ys.mean() - (cy - 0.5), xs.mean() - (cx - 0.5)) == pytest.approx((20.0, 0.0), abs=0.5)  # below it
+    hud = round(H * (1 - HUD_SHARE))
+    np.testing.assert_array_equal(moved[hud:], frame[hud:])
+    picture = texture(H, W, seed=5)
+    turned = apply_motion(picture, np.array([0.0, 0.0, 0.0, 7.0]))
+    back = apply_motion(turned, np.array([0.0, 0.0, 0.0, -7.0]))
+    middle = (slice(H // 4, H // 2), slice(W // 4, 3 * W // 4))
+    assert np.abs(back[middle].astype(int) - picture[middle]).mean() < 4  # only resampling blur
+    np.testing.assert_array_equal(apply_motion(picture, np.array([0.0, 0.0, 0.0, 0.0])), picture)
+
+
 def test_rows_a_look_uncovers_repeat_the_views_edge_never_the_hud():
     frame = texture(H, W).copy()
     hud = round(H * (1 - HUD_SHARE))

@@ -12,6 +12,7 @@ from gameworld import motion_prior
 from gameworld.actions import Action, ActionSpace
 from gameworld.data import open_episode, write_episode
 from gameworld.engine import WorldEngine
+from gameworld.metrics.motion import apply_motion
 from gameworld.modeldir import read_config
 from gameworld.motion_prior import (
     PRIOR_NAME,
@@ -89,12 +90,13 @@ def test_the_null_action_stands_still_and_held_inputs_add_up():
 
 def test_a_held_look_stops_where_the_camera_does():
     prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())))  # a degree of pitch: -1.25% of the height
-    look_down = Action.of("forward", camera=(5.0, 2.0))
+    look_down = Action.of("forward", camera=(5.0, 0.0))
     motions = prior.held(look_down, 4, pitch=80.0)  # 80 -> 85 -> 90, then the camera stops
     np.testing.assert_allclose(motions[:, 2], [-0.0625, -0.0625, 0.0, 0.0], atol=1e-7)
-    np.testing.assert_allclose(motions[:, 1], 2 * -0.0074, rtol=1e-6)  # the yaw turns on
-    np.testing.assert_allclose(motions[:, 0], 0.016, rtol=1e-6)  # and walking zooms on
-    assert np.array_equal(prior.held(look_down, 4), prior.predict([look_down] * 4))  # far from the limit
+    np.testing.assert_allclose(motions[:, 0], 0.016, rtol=1e-6)  # walking zooms on
+    assert np.all(motions[:, [1, 3]] == 0)  # no turn sideways: no pan, no roll
+    far = prior.held(look_down, 4)  # far from the limit
+    assert np.array_equal(far[:, :3], prior.predict([look_down] * 4))
     looking_up = prior.held(Action.of(camera=(-10.0, 0.0)), 3, pitch=-75.0)  # -75 -> -85 -> -90 -> -90
     np.testing.assert_allclose(looking_up[:, 2], [0.125, 0.0625, 0.0], atol=1e-7)
     assert prior.pitch_after(80.0, [look_down] * 3) == 90.0 and prior.pitch_after(-85.0, [look_down]) == -80.0
@@ -105,9 +107,49 @@ def test_a_held_look_stops_where_the_camera_does():
     assert prior.pitch_turn(90.0, 5.0) == 0.0 and prior.pitch_turn(90.0, -5.0) == -5.0
 
 
-def test_the_largest_shift_is_the_pan_plus_the_zoom_at_a_corner():
+def test_a_turn_sideways_pans_a_level_view_and_spins_one_that_looks_straight_down_or_up():
+    prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())))
+    turn = Action.of("forward", camera=(0.0, 4.0))
+    level = prior.held(turn, 2)
+    np.testing.assert_array_equal(level[:, :3], prior.predict([turn] * 2))
+    assert np.all(level[:, 3] == 0)
+    down, up, sixty = (prior.held(turn, 1, pitch=p)[0] for p in (90.0, -90.0, 60.0))
+    assert down[1] == pytest.approx(0.0, abs=1e-9) and up[1] == pytest.approx(0.0, abs=1e-9)
+    assert (down[3], up[3]) == pytest.approx((-4.0, 4.0))  # looking down, a right turn spins anticlockwise
+    assert sixty[1] == pytest.approx(level[0, 1] / 2, rel=1e-5)  # cos 60: half the pan
+    assert sixty[3] == pytest.approx(-4.0 * np.sin(np.radians(60.0)), rel=1e-5)
+    assert down[0] == level[0, 0]  # walking zooms as ever
+    tilting = prior.held(Action.of(camera=(10.0, 4.0)), 1, pitch=0.0)[0]  # 0 -> 10: turns at 5 degrees
+    assert tilting[3] == pytest.approx(-4.0 * np.sin(np.radians(5.0)), rel=1e-5)
+
+
+@pytest.mark.parametrize("pitch", [90.0, -90.0])
+def test_the_roll_a_turn_adds_looking_straight_down_or_up_is_the_games(pitch):
+    prior = MotionPrior(NAMES, tuple(map(tuple, true_weights())))
+    world = VoxelWorld(seed=4, biome="plains", width=128, height=72)
+    world.reset()
+    before, _ = world.step(Action.of(camera=(pitch, 0.0)))
+    turn = Action.of(camera=(0.0, 6.0))
+    after, _ = world.step(turn)
+    view = (slice(8, 50), slice(32, 96))  # around the centre, away from the HUD and the corners
+
+    def error(motion: np.ndarray) -> float:
+        return float(np.abs(apply_motion(before, motion)[view].astype(int) - after[view]).mean())
+
+    motion = prior.held(turn, 1, pitch=pitch)[0]
+    assert error(motion) < 0.5 * error(np.zeros(4)) and error(motion) < 0.5 * error(-motion)
+
+
+def test_the_largest_shift_is_the_pan_zoom_and_roll_at_a_corner():
+    corner = np.hypot(64, 32) / 2  # pixels from the centre
     assert largest_shift(np.array([0.0, 3 / 64, -4 / 32]), 64, 32) == pytest.approx(5.0)
-    assert largest_shift(np.array([-0.01, 0.0, 0.0]), 64, 32) == pytest.approx(0.01 * np.hypot(64, 32) / 2)
+    assert largest_shift(np.array([-0.01, 0.0, 0.0]), 64, 32) == pytest.approx(0.01 * corner)
+    assert largest_shift(np.array([-0.01, 0.0, 0.0, 0.0]), 64, 32) == pytest.approx(0.01 * corner)
+    chord = 2 * corner * np.sin(np.radians(1))  # a corner turned 2 degrees about the centre
+    assert largest_shift(np.array([0.0, 0.0, 0.0, 2.0]), 64, 32) == pytest.approx(chord)
+    assert largest_shift(np.array([0.02, 1 / 64, 0.0, 0.0]), 64, 32) == pytest.approx(
+        np.hypot(0.02 * 32 + 1, 0.02 * 16)  # the corners on the side the pan goes to
+    )
 
 
 def test_a_view_moves_from_half_a_pixel_on():
@@ -115,6 +157,7 @@ def test_a_view_moves_from_half_a_pixel_on():
     assert not moves_view(np.array([0.0, 0.49 / 64, 0.0]), 64, 32)
     assert not moves_view(np.array([0.0, 0.0, 0.0]), 64, 32)
     assert moves_view(np.array([0.0, 0.0, 0.3 / 32]), 64, 32) is False
+    assert moves_view(np.array([0.0, 0.0, 0.0, 1.0]), 64, 32)  # a roll moves the corners 0.6 pixels
 
 
 def test_the_file_round_trips_and_bad_files_name_themselves(tmp_path):

@@ -27,6 +27,8 @@ from gameworld.metrics.controls import ControlLabels, axis_state
 from gameworld.metrics.image import grey
 
 COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
+# What `apply_motion` makes: the components, then a roll (degrees the picture turns clockwise).
+VIEW_MOTION: tuple[str, ...] = (*COMPONENTS, "roll")
 HUD_SHARE = 0.2  # the bottom share of the frame left out: the hotbar does not move with the view
 _SMALLEST_LEVEL = 24  # pixels: the coarsest level of the pyramid is at least this high
 MAX_SHIFT_SHARE = 0.25  # of the frame's width / height: the most a view moves in a frame (10 degrees: 7%)
@@ -54,22 +56,31 @@ def _gradients(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return gx, gy
 
 
-def _warp(image: torch.Tensor, params: torch.Tensor, centre_y: float, wrap_x: bool = False) -> torch.Tensor:
-    """Sample [N, C, h, w] at (x + u, y + v), x and y from the point (w / 2, `centre_y` + 1 / 2);
-    `params` [N, 3] = (a, tx, ty), the shifts in this image's pixels. Points beyond the image take
-    the nearest edge pixel, or with `wrap_x` come round from the other side in x."""
+def _warp(image: torch.Tensor, matrix: torch.Tensor, centre_y: float, wrap_x: bool = False) -> torch.Tensor:
+    """Sample [N, C, h, w] at the points an affine `matrix` [N, 2, 3] maps each pixel to: in pixels
+    from the point (w / 2, `centre_y` + 1 / 2), output point p samples the input at
+    `matrix[:, :, :2] @ p + matrix[:, :, 2]`. Points beyond the image take the nearest edge pixel,
+    or with `wrap_x` come round from the other side in x."""
     n, _, h, w = image.shape
-    a, tx, ty = params.unbind(1)
-    # affine_grid maps an output point (normalised: n = 2 p / size - 1) to the input point
-    # (1 + a) n + offset; a zoom about row centre_y shifts by a times its distance from the middle.
-    below_middle = 2 * (centre_y + 0.5) / h - 1
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 + a
-    theta[:, 0, 2], theta[:, 1, 2] = 2 * tx / w, 2 * ty / h - a * below_middle
+    # affine_grid works in normalised points q = S p + c (S = diag(2 / w, 2 / h); c is the centre
+    # point's normalised place, below the middle by centre_y's offset): q_in = S A S^-1 (q - c) + S t + c.
+    scale = torch.tensor([2 / w, 2 / h])
+    centre = torch.tensor([0.0, 2 * (centre_y + 0.5) / h - 1])
+    linear = matrix[:, :, :2] * scale[None, :, None] / scale[None, None, :]  # S A S^-1
+    offset = matrix[:, :, 2] * scale + centre - linear @ centre
+    theta = torch.cat([linear, offset[..., None]], dim=2).float()  # [N, 2, 3]
     grid = F.affine_grid(theta, list(image.shape), align_corners=False)  # [N, h, w, 2], x and y in -1..1
     if wrap_x:
         grid[..., 0] = torch.remainder(grid[..., 0] + 1, 2) - 1
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _zoom_shift(params: torch.Tensor) -> torch.Tensor:
+    """(a, tx, ty) [N, 3] -> the affine matrix [N, 2, 3] of u = a p + t: p maps to (1 + a) p + t."""
+    matrix = torch.zeros(len(params), 2, 3)
+    matrix[:, 0, 0] = matrix[:, 1, 1] = 1 + params[:, 0]
+    matrix[:, :, 2] = params[:, 1:]
+    return matrix
 
 
 def _phase_shift(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
@@ -119,7 +130,8 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
         margin = max(1, min(h, w) // 16)
         inside[margin:-margin, margin:-margin] = True
         for _ in range(iterations):
-            warped = _warp(level_after, params * to_level, centre_y)  # frame t pulled back onto frame t-1
+            # frame t pulled back onto frame t-1
+            warped = _warp(level_after, _zoom_shift(params * to_level), centre_y)
             gx, gy = _gradients((warped + level_before) / 2)
             residual = (warped - level_before)[:, 0][:, inside]  # [N, P]
             gx, gy = gx[:, 0][:, inside], gy[:, 0][:, inside]
@@ -131,8 +143,10 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
 
 
 def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """uint8 frame [H, W, 3] moved by one transition's `motion` (a, tx / W, ty / H, as `ego_motion`
-    reads it), the HUD rows kept where they are: what the view would show next if it moved so.
+    """uint8 frame [H, W, 3] moved by one transition's `motion`, the HUD rows kept where they are:
+    what the view would show next if it moved so. `motion` is (a, tx / W, ty / H) as `ego_motion`
+    reads it, optionally followed by a roll: degrees the picture turns clockwise about the frame's
+    centre (a turn sideways while looking up or down, `VIEW_MOTION`).
 
     What a move uncovers is a guess. Columns uncovered at a side come round from the other side, as
     if the view were a strip of a panorama that closes on itself: a long turn then keeps the scene's
@@ -142,10 +156,14 @@ def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     height, width = frame.shape[:2]
     hud = round(height * (1 - HUD_SHARE))
     view = torch.tensor(frame[:hud], dtype=torch.float32).permute(2, 0, 1)[None]  # [1, 3, h, W]
-    a, tx, ty = (float(v) for v in motion)
-    # the output's pixel x shows the input's x - u: invert u = a x + tx about the frame's centre
-    params = torch.tensor([[1 / (1 + a) - 1, -tx * width / (1 + a), -ty * height / (1 + a)]])
-    warped = _warp(view, params, (height - 1) / 2, wrap_x=True)  # [1, 3, h, W], h the rows above the HUD
+    a, tx, ty, roll = (float(v) for v in (*motion, 0.0)[:4])
+    # a pixel p (from the centre) moves to (1 + a) R p + t; the output's p shows the input's
+    # R^T (p - t) / (1 + a), R turning clockwise on screen (y points down)
+    cos, sin = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    back = torch.tensor([[cos, sin], [-sin, cos]], dtype=torch.float32) / (1 + a)  # R^T / (1 + a)
+    shift = torch.tensor([tx * width, ty * height])
+    matrix = torch.cat([back, -(back @ shift)[:, None]], dim=1)[None]  # [1, 2, 3]
+    warped = _warp(view, matrix, (height - 1) / 2, wrap_x=True)  # [1, 3, h, W], h the rows above the HUD
     moved = frame.copy()
     moved[:hud] = warped[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
     return moved
