@@ -8,13 +8,13 @@ from PIL import Image
 from gameworld.actions import Action
 from gameworld.metrics.controls import join_transitions, labels_from_actions
 from gameworld.metrics.motion import (
-    HUD_SHARE,
     MAX_SHIFT_SHARE,
     apply_motion,
     ego_motion,
     motion_response,
     response_by_group,
 )
+from gameworld.voxel.hud import hotbar_box
 from gameworld.voxel.world import VoxelWorld
 
 H, W = 72, 128
@@ -88,14 +88,33 @@ def test_a_moved_frame_reads_back_as_its_motion():
         assert read[1:] * (W, H) == pytest.approx(np.array(motion[1:]) * (W, H), abs=0.2)  # pixels
 
 
+def hotbar(frame: np.ndarray) -> tuple[slice, slice]:
+    top, bottom, left, right = hotbar_box(frame.shape[1], frame.shape[0])
+    return slice(top, bottom), slice(left, right)
+
+
+def with_red_hotbar(frame: np.ndarray) -> np.ndarray:
+    """`frame` without red (its red channel is its green) and its hotbar box painted pure red."""
+    frame = frame.copy()
+    frame[..., 0] = frame[..., 1]
+    frame[hotbar(frame)] = (255, 0, 0)
+    return frame
+
+
+def reddest(frame: np.ndarray) -> int:
+    return int((frame[..., 0].astype(int) - frame[..., 1:].max(-1)).max())
+
+
 def test_a_pan_brings_round_what_leaves_the_other_side():
-    frame = texture(H, W)
-    hud = round(H * (1 - HUD_SHARE))
-    moved = apply_motion(frame, np.array([0.0, 5 / W, 0.0]))  # the picture moves 5 pixels right
-    np.testing.assert_array_equal(moved[:hud], np.roll(frame[:hud], 5, axis=1))
-    np.testing.assert_array_equal(moved[hud:], frame[hud:])  # the HUD stays
-    moved = apply_motion(frame, np.array([0.0, -37 / W, 0.0]))
-    np.testing.assert_array_equal(moved[:hud], np.roll(frame[:hud], -37, axis=1))
+    frame = with_red_hotbar(texture(H, W))
+    box = hotbar(frame)
+    hidden = frame.copy()
+    hidden[box] = frame[box[0].start - 1, box[1]]  # behind the hotbar: the row above it
+    for pixels in (5, -37):  # the picture moves right, left
+        moved = apply_motion(frame, np.array([0.0, pixels / W, 0.0]))
+        expected = np.roll(hidden, pixels, axis=1)
+        expected[box] = frame[box]  # the hotbar stays
+        np.testing.assert_array_equal(moved, expected)
 
 
 def test_a_roll_turns_the_picture_clockwise_about_the_frames_centre():
@@ -105,8 +124,6 @@ def test_a_roll_turns_the_picture_clockwise_about_the_frames_centre():
     moved = apply_motion(frame, np.array([0.0, 0.0, 0.0, 90.0]))
     ys, xs = np.nonzero(moved[..., 0] > 127)
     assert (ys.mean() - (cy - 0.5), xs.mean() - (cx - 0.5)) == pytest.approx((20.0, 0.0), abs=0.5)  # below it
-    hud = round(H * (1 - HUD_SHARE))
-    np.testing.assert_array_equal(moved[hud:], frame[hud:])
     picture = texture(H, W, seed=5)
     turned = apply_motion(picture, np.array([0.0, 0.0, 0.0, 7.0]))
     back = apply_motion(turned, np.array([0.0, 0.0, 0.0, -7.0]))
@@ -115,17 +132,23 @@ def test_a_roll_turns_the_picture_clockwise_about_the_frames_centre():
     np.testing.assert_array_equal(apply_motion(picture, np.array([0.0, 0.0, 0.0, 0.0])), picture)
 
 
-def test_rows_a_look_uncovers_repeat_the_views_edge_never_the_hud():
-    frame = texture(H, W).copy()
-    hud = round(H * (1 - HUD_SHARE))
-    frame[hud:] = (255, 0, 0)  # a HUD band the view must not pull in
+def test_rows_a_look_uncovers_repeat_the_frames_edge_and_the_hotbar_never_moves_in():
+    frame = with_red_hotbar(texture(H, W))
+    box = hotbar(frame)
     moved = apply_motion(frame, np.array([0.0, 0.0, -4 / H]))  # looking down: the picture moves up 4 rows
-    np.testing.assert_array_equal(moved[: hud - 4], frame[4:hud])
-    np.testing.assert_array_equal(moved[hud - 4 : hud], np.repeat(frame[hud - 1 : hud], 4, axis=0))
-    np.testing.assert_array_equal(moved[hud:], frame[hud:])
+    np.testing.assert_array_equal(moved[: box[0].start - 4], frame[4 : box[0].start])
+    np.testing.assert_array_equal(moved[-4:, :10], np.repeat(frame[-1:, :10], 4, axis=0))
+    np.testing.assert_array_equal(moved[box], frame[box])
     moved = apply_motion(frame, np.array([0.0, 0.0, 3 / H]))  # looking up: the top row repeats
     np.testing.assert_array_equal(moved[:3], np.repeat(frame[:1], 3, axis=0))
-    np.testing.assert_array_equal(moved[3:hud], frame[: hud - 3])
+    np.testing.assert_array_equal(moved[3:10], frame[:7])
+    outside = np.ones((H, W), bool)
+    outside[box] = False
+    for motion in ([0.0, 0.0, -9 / H], [0.0, 0.0, 9 / H], [0.05, 3 / W, 0.0], [-0.05, 0.0, 0.0, 20.0]):
+        moved = apply_motion(frame, np.array(motion))
+        assert reddest(moved[outside]) < 64 and reddest(frame) == 255  # no hotbar pixel pulled into the view
+        np.testing.assert_array_equal(moved[box], frame[box])
+
 
 @pytest.mark.parametrize(
     ("keys", "camera", "component", "sign"),

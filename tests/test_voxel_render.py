@@ -10,6 +10,7 @@ import pytest
 from gameworld.actions import Action
 from gameworld.voxel import BIOMES, VoxelWorld
 from gameworld.voxel.blocks import BLOCK_IDS, BLOCKS, N_BLOCKS
+from gameworld.voxel.hud import hotbar_box
 from gameworld.voxel.textures import CRACK_STAGES, build_atlas, build_cracks
 
 W, H = 96, 64
@@ -122,6 +123,10 @@ def test_hud_draws_crosshair_and_hotbar_only_when_enabled():
     assert differs[36, 64]  # the crosshair inverts the centre
     assert np.array_equal(b[36, 64], 255 - a[36, 64])
     assert differs[-8:, :].sum() > 200 and not differs[:30, :].any()  # the hotbar sits at the bottom
+    top, bottom, left, right = hotbar_box(128, 72)
+    differs[30:43, 58:71] = False  # the crosshair
+    rows, columns = np.nonzero(differs)
+    assert (rows.min(), rows.max() + 1, columns.min(), columns.max() + 1) == (top, bottom, left, right)
     _, info = with_hud.step(Action.of("hotbar.5"))
     moved = np.any(with_hud.render() != b, axis=2)
     assert info["selected_slot"] == 5 and moved[-10:, :].any()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from gameworld.metrics.controls import ControlLabels, axis_state
 from gameworld.metrics.image import grey
+from gameworld.voxel.hud import hotbar_box
 
 COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
 # What `apply_motion` makes: the components, then a roll (degrees the picture turns clockwise).
@@ -143,19 +144,22 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
 
 
 def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """uint8 frame [H, W, 3] moved by one transition's `motion`, the HUD rows kept where they are:
-    what the view would show next if it moved so. `motion` is (a, tx / W, ty / H) as `ego_motion`
-    reads it, optionally followed by a roll: degrees the picture turns clockwise about the frame's
-    centre (a turn sideways while looking up or down, `VIEW_MOTION`).
+    """uint8 frame [H, W, 3] moved by one transition's `motion`, the hotbar kept where it is: what
+    the view would show next if it moved so. `motion` is (a, tx / W, ty / H) as `ego_motion` reads
+    it, optionally followed by a roll: degrees the picture turns clockwise about the frame's centre
+    (a turn sideways while looking up or down, `VIEW_MOTION`).
 
     What a move uncovers is a guess. Columns uncovered at a side come round from the other side, as
     if the view were a strip of a panorama that closes on itself: a long turn then keeps the scene's
     sky, horizon and texture moving through the view, where repeating the edge column smeared it
-    into streaks that no longer show a turn. Rows uncovered at the top or bottom repeat the view's
-    edge row (the HUD below it never moves into the view)."""
+    into streaks that no longer show a turn. Rows uncovered at the top or bottom repeat the frame's
+    edge row, and what the hotbar hid repeats the row above it: the hotbar never moves into the view."""
     height, width = frame.shape[:2]
-    hud = round(height * (1 - HUD_SHARE))
-    view = torch.tensor(frame[:hud], dtype=torch.float32).permute(2, 0, 1)[None]  # [1, 3, h, W]
+    view = frame.copy()
+    box = hotbar_box(width, height)
+    if box is not None:
+        top, bottom, left, right = box
+        view[top:bottom, left:right] = view[top - 1, left:right]  # what the hotbar hides: the row above it
     a, tx, ty, roll = (float(v) for v in (*motion, 0.0)[:4])
     # a pixel p (from the centre) moves to (1 + a) R p + t; the output's p shows the input's
     # R^T (p - t) / (1 + a), R turning clockwise on screen (y points down)
@@ -163,9 +167,11 @@ def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     back = torch.tensor([[cos, sin], [-sin, cos]], dtype=torch.float32) / (1 + a)  # R^T / (1 + a)
     shift = torch.tensor([tx * width, ty * height])
     matrix = torch.cat([back, -(back @ shift)[:, None]], dim=1)[None]  # [1, 2, 3]
-    warped = _warp(view, matrix, (height - 1) / 2, wrap_x=True)  # [1, 3, h, W], h the rows above the HUD
-    moved = frame.copy()
-    moved[:hud] = warped[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    image = torch.tensor(view, dtype=torch.float32).permute(2, 0, 1)[None]  # [1, 3, H, W]
+    warped = _warp(image, matrix, (height - 1) / 2, wrap_x=True)[0]  # [3, H, W]
+    moved = warped.permute(1, 2, 0).round().clamp(0, 255).byte().numpy()  # [H, W, 3]
+    if box is not None:
+        moved[top:bottom, left:right] = frame[top:bottom, left:right]
     return moved
 
 

@@ -29,14 +29,23 @@ def hotbar_slot_size(width: int, height: int) -> int:
     return min(round(height * 0.11), int(width * 0.6 / 9))
 
 
+def hotbar_box(width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Where the hotbar sits in a width x height frame, (top, bottom, left, right) pixels (bottom and
+    right excluded): the bottom centre, as in Minecraft. None in frames too small to draw it."""
+    s = hotbar_slot_size(width, height)
+    if s < MIN_SLOT:
+        return None
+    top, left = height - s - max(1, s // 8), (width - 9 * s) // 2
+    return top, top + s, left, left + 9 * s
+
+
 def draw_hotbar(frame: np.ndarray, atlas: np.ndarray, slots: list[int], selected: int) -> None:
     """Draw the 9-slot hotbar at the bottom centre of `frame` (in place); `slots` are block ids."""
-    h, w = frame.shape[:2]
-    s = hotbar_slot_size(w, h)
-    if s < MIN_SLOT:
+    box = hotbar_box(frame.shape[1], frame.shape[0])
+    if box is None:
         return
-    x0 = (w - 9 * s) // 2
-    y0 = h - s - max(1, s // 8)
+    y0, _, x0, _ = box
+    s = hotbar_slot_size(frame.shape[1], frame.shape[0])
     bar = frame[y0 : y0 + s, x0 : x0 + 9 * s]
     bar[:] = (bar.astype(np.uint16) * 2 // 5 + 40).astype(np.uint8)  # dark translucent background
     icon = max(1, s - 4)
