@@ -11,6 +11,7 @@ from gameworld.metrics.motion import apply_motion
 from gameworld.modeldir import load_model_dir
 from gameworld.motion_prior import MotionPrior, feature_names
 from gameworld.streaming import Sampling
+from gameworld.voxel.world import VoxelWorld
 
 NAMES = feature_names(ActionSpace.minecraft())
 TURN = Action.of(camera=(0, 4))
@@ -95,6 +96,20 @@ def test_sampling_starts_from_the_newest_frame_moved_by_the_prior(prior_model_di
     still = eng.tokenizer.encode(start_frame[None, None])
     # from 5% noise the frame stays near its start: much nearer than the unmoved frame is
     assert torch.dist(latents, start) < 0.3 * torch.dist(still, start)
+
+
+def test_looking_straight_down_a_turn_sideways_starts_from_the_frame_spun(prior_model_dir, monkeypatch):
+    eng = engine(prior_model_dir, motion_prior=0.05)
+    world = VoxelWorld(seed=1, biome="forest", width=64, height=32)
+    look_down = Action.of(camera=(45.0, 0.0))
+    context = np.stack([world.reset(), world.step(look_down)[0], world.step(look_down)[0]])
+    eng.reset(frames=context, actions=[Action.null(), look_down, look_down])  # the view looks straight down
+    calls = []
+    sample = eng.stream.sample
+    monkeypatch.setattr(eng.stream, "sample", lambda *args: calls.append(args) or sample(*args))
+    eng.step(TURN)
+    spun = apply_motion(context[-1], np.array([0.0, 0.0, 0.0, -4.0]))  # no pan: the ground spins
+    torch.testing.assert_close(calls[0][2], eng.tokenizer.encode(spun[None, None]))
 
 
 def test_the_stream_refuses_a_start_that_does_not_fit_the_level(prior_model_dir):

@@ -44,8 +44,8 @@ def draw_hotbar(frame: np.ndarray, atlas: np.ndarray, slots: list[int], selected
     box = hotbar_box(frame.shape[1], frame.shape[0])
     if box is None:
         return
-    y0, _, x0, _ = box
-    s = hotbar_slot_size(frame.shape[1], frame.shape[0])
+    y0, y1, x0, _ = box
+    s = y1 - y0  # pixels per slot
     bar = frame[y0 : y0 + s, x0 : x0 + 9 * s]
     bar[:] = (bar.astype(np.uint16) * 2 // 5 + 40).astype(np.uint8)  # dark translucent background
     icon = max(1, s - 4)
