@@ -4,7 +4,7 @@
         --out data/default/starts_voxel
 
 With a motion prior the engine starts a frame from the frame before it, decoded, moved by the
-prior's zoom and pan for the frame's action (`apply_motion`) and encoded again, noised to the
+prior's zoom, pan and roll for the frame's action (`apply_motion`) and encoded again, noised to the
 prior's level (`WorldEngine`, `EngineSettings.motion_prior`). This job makes those starts for every
 frame of a shard set, from the frames as the engine would show them (each previous frame's latents
 decoded by the model's tokenizer), so that `training.finetune_starts` can train the network on what
