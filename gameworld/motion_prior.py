@@ -80,8 +80,9 @@ class MotionPrior:
         return pitch
 
     def held(self, action: Action, count: int, pitch: float = 0.0) -> np.ndarray:
-        """float32 [count, 4] (zoom, pan_x, pan_y, roll: `VIEW_MOTION`): the motion of each of `count`
-        frames of `action` held from a view at `pitch` degrees, whose pitch stops at +-`pitch_limit`.
+        """float32 [count, 4] (zoom, pan_x, pan_y, roll, as `apply_motion` takes it): the motion of
+        each of `count` frames of `action` held from a view at `pitch` degrees, whose pitch stops at
+        +-`pitch_limit`.
 
         A turn sideways is a turn about the world's vertical, which a pitched camera sees in part as
         a pan (cos pitch of it) and in part as a roll about the view's centre (sin pitch): looking

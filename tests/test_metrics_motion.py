@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from gameworld.actions import Action
+from gameworld.hud import hotbar_box
 from gameworld.metrics.controls import join_transitions, labels_from_actions
 from gameworld.metrics.motion import (
     MAX_SHIFT_SHARE,
@@ -14,7 +15,6 @@ from gameworld.metrics.motion import (
     motion_response,
     response_by_group,
 )
-from gameworld.voxel.hud import hotbar_box
 from gameworld.voxel.world import VoxelWorld
 
 H, W = 72, 128

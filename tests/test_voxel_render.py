@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gameworld.actions import Action
+from gameworld.hud import hotbar_box
 from gameworld.voxel import BIOMES, VoxelWorld
 from gameworld.voxel.blocks import BLOCK_IDS, BLOCKS, N_BLOCKS
-from gameworld.voxel.hud import hotbar_box
 from gameworld.voxel.textures import CRACK_STAGES, build_atlas, build_cracks
 
 W, H = 96, 64

@@ -23,13 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gameworld.hud import hotbar_box
 from gameworld.metrics.controls import ControlLabels, axis_state
 from gameworld.metrics.image import grey
-from gameworld.voxel.hud import hotbar_box
 
 COMPONENTS: tuple[str, ...] = ("zoom", "pan_x", "pan_y")  # a; tx / width; ty / height (per frame)
-# What `apply_motion` makes: the components, then a roll (degrees the picture turns clockwise).
-VIEW_MOTION: tuple[str, ...] = (*COMPONENTS, "roll")
 HUD_SHARE = 0.2  # the bottom share of the frame left out: the hotbar does not move with the view
 _SMALLEST_LEVEL = 24  # pixels: the coarsest level of the pyramid is at least this high
 MAX_SHIFT_SHARE = 0.25  # of the frame's width / height: the most a view moves in a frame (10 degrees: 7%)
@@ -147,7 +145,7 @@ def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """uint8 frame [H, W, 3] moved by one transition's `motion`, the hotbar kept where it is: what
     the view would show next if it moved so. `motion` is (a, tx / W, ty / H) as `ego_motion` reads
     it, optionally followed by a roll: degrees the picture turns clockwise about the frame's centre
-    (a turn sideways while looking up or down, `VIEW_MOTION`).
+    (a turn sideways while looking up or down).
 
     What a move uncovers is a guess. Columns uncovered at a side come round from the other side, as
     if the view were a strip of a panorama that closes on itself: a long turn then keeps the scene's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gameworld.hud import hotbar_box
 from gameworld.voxel.textures import SIDE, TEX
 
 
@@ -19,24 +20,6 @@ def draw_crosshair(frame: np.ndarray) -> None:
     below = frame[y0 + thick : cy + arm + 1, x0 : x0 + thick]
     frame[cy - arm : y0, x0 : x0 + thick] = 255 - above
     frame[y0 + thick : cy + arm + 1, x0 : x0 + thick] = 255 - below
-
-
-MIN_SLOT = 5  # below this many pixels per slot the hotbar is left out (frames under ~84 px wide)
-
-
-def hotbar_slot_size(width: int, height: int) -> int:
-    """Pixels per hotbar slot: about 11% of the height, as Minecraft's GUI, but at most 60% of the width."""
-    return min(round(height * 0.11), int(width * 0.6 / 9))
-
-
-def hotbar_box(width: int, height: int) -> tuple[int, int, int, int] | None:
-    """Where the hotbar sits in a width x height frame, (top, bottom, left, right) pixels (bottom and
-    right excluded): the bottom centre, as in Minecraft. None in frames too small to draw it."""
-    s = hotbar_slot_size(width, height)
-    if s < MIN_SLOT:
-        return None
-    top, left = height - s - max(1, s // 8), (width - 9 * s) // 2
-    return top, top + s, left, left + 9 * s
 
 
 def draw_hotbar(frame: np.ndarray, atlas: np.ndarray, slots: list[int], selected: int) -> None:
