@@ -28,7 +28,7 @@ import numpy as np
 from gameworld.actions import Action
 from gameworld.data import EpisodeError, write_episode
 from gameworld.data.action_lines import line_to_action
-from gameworld.motion_prior import add_motion_prior_argument, motion_prior_setting
+from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
 from gameworld.starts import IMAGE_SUFFIXES, load_image
 
 NULL_WORDS = ("null", "-", "none")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
     parser.add_argument("--temperature", type=float,
                         help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
-    add_motion_prior_argument(parser)
+    add_motion_prior_arguments(parser)
     parser.add_argument("--seed", type=int, help="noise seed (default 0)")
     parser.add_argument("--no-cache", action="store_true", help="re-encode the window for every frame")
     parser.add_argument("--lossless", action="store_true", help="store the frames bit-exact (larger file)")
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     given = {name: getattr(args, name) for name in ("steps", "speculative", "temperature", "seed")}
     settings = {name: value for name, value in given.items() if value is not None}
-    settings.update(motion_prior_setting(args.motion_prior))
+    settings.update(motion_prior_settings(args))
     if args.no_cache:
         settings["use_cache"] = False
     from gameworld.engine import WorldEngine

@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from gameworld.data import EpisodeError
-from gameworld.motion_prior import add_motion_prior_argument, motion_prior_setting
+from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
 from gameworld.starts import load_image
 from gameworld.ui import (
     GameLoop,
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
     what.add_argument("--temperature", type=float,
                       help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
-    add_motion_prior_argument(what)
+    add_motion_prior_arguments(what)
     start = parser.add_argument_group("where it starts")
     start.add_argument("--biome", choices=BIOMES, default="forest")
     start.add_argument("--seed", type=int, default=0, help="voxel world seed")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     given = {"steps": args.steps, "speculative": args.speculative, "temperature": args.temperature}
     settings = {name: value for name, value in given.items() if value is not None}
-    settings.update(motion_prior_setting(args.motion_prior))
+    settings.update(motion_prior_settings(args))
     try:
         image = load_image(args.image) if args.image else None
         scene = StartScene(seed=args.seed, biome=args.biome, image=image, video=args.video)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from gameworld.motion_prior import add_motion_prior_argument, motion_prior_setting
+from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
 from gameworld.ui import SourceChoice, source_factory
 from gameworld.ui.web import WebConfig, WebDemo
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speculative", type=int, help="frames generated ahead while an action holds")
     parser.add_argument("--temperature", type=float,
                         help="scale of each frame's starting noise: < 1 calmer (default: the model's)")
-    add_motion_prior_argument(parser)
+    add_motion_prior_arguments(parser)
     parser.add_argument("--host", default=WebConfig.host, help="address to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=WebConfig.port)
     parser.add_argument("--max-sessions", type=int, default=WebConfig.max_sessions, help="worlds at once")
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     given = {"steps": args.steps, "speculative": args.speculative, "temperature": args.temperature}
     settings = {name: value for name, value in given.items() if value is not None}
-    settings.update(motion_prior_setting(args.motion_prior))
+    settings.update(motion_prior_settings(args))
     try:
         choice = SourceChoice(voxel=args.voxel, model=args.model, device=args.device, settings=settings)
         config = WebConfig(host=args.host, port=args.port, max_sessions=args.max_sessions,

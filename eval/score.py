@@ -42,7 +42,7 @@ from gameworld.metrics.protocol import PROTOCOLS, Protocol
 from gameworld.metrics.report import gameworld_names, write_mp4, write_report
 from gameworld.modeldir import read_config, resolve_model_dir
 from gameworld.models.idm import InverseDynamicsModel
-from gameworld.motion_prior import add_motion_prior_argument, motion_prior_setting
+from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
 
 
 def load_idm(path: Path, device: str) -> InverseDynamicsModel:
@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="scale of the model's starting noise per frame (default: its own)")
     parser.add_argument("--context-noise", type=float,
                         help="noise level the model's past frames are held at (default: its own)")
-    add_motion_prior_argument(parser)
+    add_motion_prior_arguments(parser)
     parser.add_argument("--idm", type=Path, help="IDM directory (default: <model>/idm)")
     parser.add_argument("--lpips", type=Path, help="LPIPS weights (safetensors, see gameworld.metrics.lpips)")
     parser.add_argument("--lpips-net", choices=("vgg", "alex"), default="vgg")
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"steps": args.steps, "guidance": args.guidance, "temperature": args.temperature,
                     "context_noise": args.context_noise}
         overrides = {name: value for name, value in settings.items() if value is not None}
-        overrides.update(motion_prior_setting(args.motion_prior))
+        overrides.update(motion_prior_settings(args))
         engine = WorldEngine.from_pretrained(model_dir, device=device, seed=args.seed, **overrides)
         idm_dir = args.idm or model_dir / "idm"
         scorers = Scorers(
@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["model"] = str(model_dir)
     results["teacher"] = args.teacher
-    results["engine"] = {**asdict(engine.settings.sampling), "device": str(engine.device), "seed": args.seed}
+    results["engine"] = {**asdict(engine.settings.sampling), "still_level": engine.settings.still_level,
+                         "device": str(engine.device), "seed": args.seed}
     write_report(args.out, results, kept, command)
     print((args.out / "results.md").read_text())
     return 0

@@ -26,6 +26,12 @@ times, ... (`joint=False`: each from the one before it, decoded, as the plain en
 engine follows the view's pitch from the start (taken as level) so that the prior turns no further
 than the camera can (`MotionPrior.pitch_limit`) and spins a view that looks up or down as a turn
 sideways does, and tells the network the pitch turn the camera makes: past the limit, none.
+
+Still frames (`still_level=LEVEL`, with the motion prior): a frame whose input holds the view still
+starts from the rest frame noised to LEVEL: the newest frame that an input made (a move, an attack,
+a hotbar key; before any, the start), its latent as committed. A run of frames under no input is then
+many redraws of one frame, not a chain of redraws of redraws whose small errors add up; from pure
+noise the network alone drifts into one flat picture within a few hundred frames.
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ class EngineSettings:
     guidance: float = 1.0  # action guidance scale (1 = off)
     temperature: float = 1.0  # scale of each new frame's starting noise (1 = the model's own prior)
     motion_prior: float | None = None  # start level from the last frame moved by the motion prior (None: off)
+    still_level: float | None = None  # with motion_prior: a still frame's start level from the rest frame
     window: int | None = None  # frames a new frame attends to, itself included (None: context_frames)
     use_cache: bool = True  # False: re-encode the whole window for every new frame
     speculative: int = 0  # frames generated ahead of their action while it holds (0 = off)
@@ -82,6 +89,10 @@ class EngineSettings:
         if self.motion_prior is not None and not 0.0 < self.motion_prior < 1.0:
             raise ValueError(
                 f"motion_prior must be a noise level in (0, 1) or None (off), got {self.motion_prior}"
+            )
+        if self.still_level is not None and not 0.0 < self.still_level < 1.0:
+            raise ValueError(
+                f"still_level must be a noise level in (0, 1) or None (off), got {self.still_level}"
             )
         _ = self.sampling  # Sampling validates the sampler fields
         if not isinstance(self.speculative, int) or self.speculative < 0:
@@ -187,6 +198,7 @@ class WorldEngine:
         self.frame: np.ndarray | None = None  # the newest frame handed out
         self._previous: Action | None = None  # the action of the newest frame
         self._pitch = 0.0  # the newest frame's pitch in degrees, a start taken as level (motion prior)
+        self._rest: torch.Tensor | None = None  # [1, 1, C, h, w]: the newest frame an input made
         self._speculation: _Speculation | None = None
         self._single_steps = 0  # non-speculative steps since reset (for the running mean)
 
@@ -318,6 +330,7 @@ class WorldEngine:
         latents = self.tokenizer.encode(frames[None])  # [1, T, C, h, w]
         self.stream.commit(latents, self._encode(actions), self.settings.sampling)
         self.frame = frames[-1].copy()
+        self._rest = latents[:, -1:]
         self._previous = actions[-1]
         self._pitch = 0.0
         self._track_pitch(actions[1:])  # actions[0] made the first frame
@@ -343,6 +356,8 @@ class WorldEngine:
             latent = self._generate(action, ahead)
             speculation = self._speculation
         self.frame = self.tokenizer.decode(latent[None, None])[0, 0].cpu().numpy()  # [H, W, 3]
+        if not action.is_null:  # the view or the world may have changed: this frame is the new rest
+            self._rest = latent[None, None]
         self._previous = action
         self._track_pitch([action])
         self._account(time.perf_counter() - start, speculative=speculation is not None)
@@ -370,19 +385,18 @@ class WorldEngine:
         motions = self._prior_motions(action, 1 + ahead)  # [1 + ahead, 4] or None
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
-            moves = motions is not None and self._moves(motions[0])  # the first frame decides for all
-            sampling = self._sampling(moves)
-            starts = self._moved_starts(self.frame, np.cumsum(motions, axis=0)) if moves else None
+            cumulative = None if motions is None else np.cumsum(motions, axis=0)  # the first decides for all
+            starts, sampling = self._starts(self.frame, cumulative, self._rest, 1 + ahead)
             latents = self.stream.sample(actions, sampling, starts)  # [1, 1 + ahead, C, h, w]
             self.stream.commit(latents, actions, sampling)
         else:
-            parts, frame = [], self.frame
+            parts, frame, rest = [], self.frame, self._rest
             for index in range(1 + ahead):
-                moves = motions is not None and self._moves(motions[index])
-                sampling = self._sampling(moves)
-                start = self._moved_starts(frame, motions[index : index + 1]) if moves else None
+                motion = None if motions is None else motions[index : index + 1]
+                start, sampling = self._starts(frame, motion, rest, 1)
                 parts.append(self.stream.sample(encoded, sampling, start))
                 self.stream.commit(parts[-1], encoded, sampling)
+                rest = rest if action.is_null else parts[-1]  # as `step` will make it
                 if motions is not None and index < ahead:  # the next frame may start from this one moved
                     frame = self.tokenizer.decode(parts[-1])[0, 0].cpu().numpy()
             latents = torch.cat(parts, dim=1)
@@ -400,12 +414,21 @@ class WorldEngine:
         return self.prior.held(action, count, self._pitch)
 
     def _moves(self, motion: np.ndarray) -> bool:
-        """Whether `motion` moves the view (else the frame starts from pure noise, as without the prior)."""
+        """Whether `motion` moves the view (else the frame starts from the rest frame or pure noise)."""
         return moves_view(motion, self.config.width, self.config.height)
 
-    def _sampling(self, from_moved_frame: bool) -> Sampling:
+    def _starts(
+        self, frame: np.ndarray, motions: np.ndarray | None, rest: torch.Tensor, count: int
+    ) -> tuple[torch.Tensor | None, Sampling]:
+        """What `count` new frames start from (latents [1, count, C, h, w], None: pure noise) and the
+        sampling that goes with it: `frame` moved by each of `motions` [count, 4] when the first moves
+        the view; else (a still view) `rest` [1, 1, C, h, w] when the still_level setting asks for it."""
         sampling = self.settings.sampling
-        return sampling if from_moved_frame else replace(sampling, start_level=1.0)
+        if motions is not None and self._moves(motions[0]):
+            return self._moved_starts(frame, motions), sampling
+        if motions is not None and self.settings.still_level is not None:
+            return rest.expand(1, count, -1, -1, -1), replace(sampling, start_level=self.settings.still_level)
+        return None, replace(sampling, start_level=1.0)
 
     def _moved_starts(self, frame: np.ndarray, motions: np.ndarray) -> torch.Tensor:
         """Latents [1, N, C, h, w] of `frame` (uint8 [H, W, 3]) moved by each of `motions` [N, 4]:

@@ -37,6 +37,7 @@ class SamplerDefaults:
     guidance: float = 1.0
     temperature: float = 1.0
     motion_prior: float | None = None  # start level from the moved last frame (needs motion_prior.json)
+    still_level: float | None = None  # with the motion prior: a still frame's start level from the rest frame
 
 
 @dataclass

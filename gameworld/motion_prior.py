@@ -240,18 +240,26 @@ def _episode_motion(episode) -> Iterable[np.ndarray]:
         yield ego_motion(np.stack(chunk))
 
 
-def add_motion_prior_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """`--motion-prior LEVEL|off` of the command lines that drive a `WorldEngine`."""
+def add_motion_prior_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--motion-prior LEVEL|off` and `--still-level LEVEL|off` of the command lines that drive a
+    `WorldEngine`."""
     parser.add_argument(
         "--motion-prior", type=_prior_level, metavar="LEVEL|off",
         help="start each moving frame from the last one moved by the model's motion prior, noised to "
              "LEVEL in (0, 1); off: from pure noise (default: the model's own setting)",
     )
+    parser.add_argument(
+        "--still-level", type=_prior_level, metavar="LEVEL|off",
+        help="with the motion prior: start each frame whose input holds the view still from the frame "
+             "the view last moved to, noised to LEVEL in (0, 1); off: from pure noise (default: the "
+             "model's own setting)",
+    )
 
 
-def motion_prior_setting(value: float | str | None) -> dict:
-    """The engine setting a parsed `--motion-prior` asks for ({} when not given)."""
-    return {} if value is None else {"motion_prior": None if value == "off" else value}
+def motion_prior_settings(args: argparse.Namespace) -> dict:
+    """The engine settings that parsed `--motion-prior` and `--still-level` ask for (none given: {})."""
+    given = {"motion_prior": args.motion_prior, "still_level": args.still_level}
+    return {name: None if value == "off" else value for name, value in given.items() if value is not None}
 
 
 def _prior_level(text: str) -> float | str:

@@ -125,13 +125,18 @@ def test_the_stream_refuses_a_start_that_does_not_fit_the_level(prior_model_dir)
         eng.stream.sample(action, Sampling(start_level=0.5), start.expand(1, 2, -1, -1, -1))
 
 
-def test_speculative_frames_made_one_after_another_equal_the_plain_engine_with_the_prior(prior_model_dir):
-    # Each speculative frame starts from the one before it moved, as the plain engine's next step
-    # does: the same frames (tolerance as in test_engine_speculative).
-    plain = engine(prior_model_dir, motion_prior=0.5)
-    speculative = engine(prior_model_dir, motion_prior=0.5, speculative=2, joint=False)
+@pytest.mark.parametrize("still_level", [None, 0.3])
+def test_speculative_frames_made_one_after_another_equal_the_plain_engine_with_the_prior(
+    prior_model_dir, still_level
+):
+    # Each speculative frame starts from the one before it moved (or from the rest frame), as the
+    # plain engine's next step does: the same frames (tolerance as in test_engine_speculative).
+    settings = {"motion_prior": 0.5, "still_level": still_level}
+    plain = engine(prior_model_dir, **settings)
+    speculative = engine(prior_model_dir, **settings, speculative=2, joint=False)
     plain.reset(seed=2, biome="forest"), speculative.reset(seed=2, biome="forest")
-    a, b = plain.rollout(SCRIPT), speculative.rollout(SCRIPT)
+    script = SCRIPT + [Action.of("attack")] * 4 + [Action.null()] * 4
+    a, b = plain.rollout(script), speculative.rollout(script)
     assert speculative.stats.accepted > 0 and speculative.stats.rejected > 0
     assert np.abs(a.astype(int) - b).max() <= 1
     assert (a != b).mean() < 1e-3
@@ -190,3 +195,69 @@ def test_past_the_pitch_limit_the_network_is_told_the_turn_the_camera_makes(prio
     assert all(a.keys == {"forward"} for a in encoded) and eng._pitch == -10.0
     plain = encoded_rollout(engine(prior_model_dir), [look_up] * 5)  # no prior: no pitch followed
     assert [a.camera for a in plain] == [(-4.0, 3.0)] * 5
+
+
+def spy_on_samples(eng: WorldEngine, monkeypatch) -> list:
+    """Record (start guess, sampling, latents) of every `stream.sample` call of `eng`."""
+    calls, sample = [], eng.stream.sample
+    def spy(actions, sampling, start=None):
+        calls.append((start, sampling, sample(actions, sampling, start)))
+        return calls[-1][2]
+
+    monkeypatch.setattr(eng.stream, "sample", spy)
+    return calls
+
+
+def test_the_still_level_is_a_noise_level_and_asks_nothing_without_the_prior(tiny_model_dir, prior_model_dir):
+    for level in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="still_level must be a noise level in"):
+            EngineSettings(still_level=level)
+    frames = []
+    for still_level in (None, 0.3):  # the prior is off: it cannot say the view holds still
+        eng = engine(prior_model_dir, still_level=still_level)
+        eng.reset(seed=1, biome="forest")
+        frames.append(eng.rollout([Action.null()] * 3))
+    assert np.array_equal(*frames)
+
+
+def test_still_frames_start_from_the_newest_frame_an_input_made(prior_model_dir, monkeypatch):
+    eng = engine(prior_model_dir, motion_prior=0.5, still_level=0.3)
+    start_frame = eng.reset(seed=1, biome="forest")
+    calls = spy_on_samples(eng, monkeypatch)
+    null, attack = Action.null(), Action.of("attack")  # the attack acts on the world, the view holds
+    eng.rollout([null, null, TURN, TURN, null, null, attack, null])
+    levels = [sampling.start_level for _, sampling, _ in calls]
+    assert levels == [0.3, 0.3, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3]
+    rest = eng.tokenizer.encode(start_frame[None, None])  # the last context frame, as committed
+    for index in (0, 1):  # no input yet: the start frame each time, not the frame before
+        torch.testing.assert_close(calls[index][0], rest)
+    turned = calls[3][2]  # the newest frame the turn made: its own latent, not decoded and encoded again
+    for index in (4, 5, 6):  # null inputs leave the rest where it was; the attack starts there too
+        assert torch.equal(calls[index][0], turned)
+    assert torch.equal(calls[7][0], calls[6][2])  # the attack's frame is the new rest
+
+
+def test_a_still_rollout_stays_near_its_rest_frame_where_pure_noise_does_not(prior_model_dir, monkeypatch):
+    # From level 0.05 each still frame is the rest frame lightly redrawn, so the twentieth is as near
+    # it as the first; from pure noise this untrained model's frames have nothing to keep them there.
+    distances = {}
+    for still_level in (None, 0.05):
+        eng = engine(prior_model_dir, motion_prior=0.5, still_level=still_level)
+        eng.reset(seed=1, biome="forest")
+        rest = eng.tokenizer.encode(eng.frame[None, None])  # [1, 1, C, h, w]
+        calls = spy_on_samples(eng, monkeypatch)
+        eng.rollout([Action.null()] * 20)
+        distances[still_level] = torch.stack([torch.dist(latents, rest) for _, _, latents in calls])  # [20]
+    assert distances[0.05].max() < 0.2 * distances[None].min()
+    assert distances[0.05][-1] < 1.5 * distances[0.05][0]
+
+
+def test_joint_speculative_still_frames_all_start_from_the_rest_frame(prior_model_dir, monkeypatch):
+    eng = engine(prior_model_dir, motion_prior=0.5, still_level=0.3, speculative=2)
+    eng.reset(seed=2, biome="forest")
+    calls = spy_on_samples(eng, monkeypatch)
+    eng.rollout([TURN, Action.null(), Action.null()])  # the null repeats: that frame and 2 more in one pass
+    turned = calls[0][2]
+    start, sampling, _ = calls[2]
+    assert sampling.start_level == 0.3
+    assert torch.equal(start, turned.expand(1, 3, -1, -1, -1))

@@ -18,11 +18,11 @@ from gameworld.motion_prior import (
     PRIOR_NAME,
     MotionPrior,
     action_features,
-    add_motion_prior_argument,
+    add_motion_prior_arguments,
     feature_names,
     fit_on_episodes,
     largest_shift,
-    motion_prior_setting,
+    motion_prior_settings,
     moves_view,
 )
 from gameworld.voxel.world import VoxelWorld
@@ -222,7 +222,12 @@ def test_the_command_line_fits_the_prior_into_a_model_directory_and_turns_it_on(
     assert "fitted on 46 transitions of 2 episodes" in out
     assert MotionPrior.load(model_dir).transitions == 46
     engine = WorldEngine.from_pretrained(model_dir, device="cpu")
-    assert engine.settings.motion_prior == 0.4 and engine.prior == MotionPrior.load(model_dir)
+    assert engine.settings.motion_prior == engine.settings.still_level == 0.4
+    assert engine.prior == MotionPrior.load(model_dir)
+    assert fit_motion_prior.main(["--episodes", str(tmp_path / "episodes"), "--model", str(model_dir),
+                                  "--level", "0.5", "--still-level", "0.2"]) == 0
+    sampler = read_config(model_dir).sampler
+    assert (sampler.motion_prior, sampler.still_level) == (0.5, 0.2)
 
 
 def test_the_command_line_names_what_is_wrong(tmp_path, capsys):
@@ -233,22 +238,27 @@ def test_the_command_line_names_what_is_wrong(tmp_path, capsys):
         (["--episodes", str(tmp_path / "wide")], r"ep0.mp4: frames of 96x32, the model draws 64x32"),
         (["--episodes", str(tmp_path / "none")], "none: no episodes found"),
         (["--episodes", str(tmp_path / "wide"), "--level", "1.5"], "motion_prior must be a noise level in"),
+        (["--episodes", str(tmp_path / "wide"), "--still-level", "0"], "still_level must be a noise level"),
     ]:
         assert fit_motion_prior.main([*args, "--model", str(model_dir)]) == 2
         assert re.search(message, capsys.readouterr().err)
     assert not (model_dir / PRIOR_NAME).exists()
-    assert read_config(model_dir).sampler.motion_prior is None
+    assert read_config(model_dir).sampler.motion_prior is read_config(model_dir).sampler.still_level is None
 
 
-def test_the_motion_prior_option_takes_a_level_or_off():
+def test_the_motion_prior_options_take_a_level_or_off():
     parser = argparse.ArgumentParser()
-    add_motion_prior_argument(parser)
-    def setting(*args: str) -> dict:
-        return motion_prior_setting(parser.parse_args(args).motion_prior)
+    add_motion_prior_arguments(parser)
+    def settings(*args: str) -> dict:
+        return motion_prior_settings(parser.parse_args(args))
 
-    assert setting() == {}  # the model's own setting
-    assert setting("--motion-prior", "0.45") == {"motion_prior": 0.45}
-    assert setting("--motion-prior", "off") == {"motion_prior": None}
-    for bad in ("1", "0", "-0.2", "on"):
-        with pytest.raises(SystemExit):
-            parser.parse_args(["--motion-prior", bad])
+    assert settings() == {}  # the model's own settings
+    assert settings("--motion-prior", "0.45") == {"motion_prior": 0.45}
+    assert settings("--motion-prior", "off") == {"motion_prior": None}
+    assert settings("--still-level", "0.3") == {"still_level": 0.3}
+    both = {"motion_prior": 0.5, "still_level": None}
+    assert settings("--motion-prior", "0.5", "--still-level", "off") == both
+    for option in ("--motion-prior", "--still-level"):
+        for bad in ("1", "0", "-0.2", "on"):
+            with pytest.raises(SystemExit):
+                parser.parse_args([option, bad])

@@ -6,7 +6,8 @@ Reads every episode under `--episodes` (any format `gameworld.data` opens), meas
 motion between consecutive frames with `ego_motion`, fits the linear map from the action to that
 motion, prints it (in pixels per frame at the model's resolution) and writes
 `MODEL_DIR/motion_prior.json`; `--level` also makes the engine use it by default (the
-`motion_prior` noise level in `gameworld.json`'s sampler). The episodes should be the world
+`motion_prior` noise level in `gameworld.json`'s sampler), and start still frames from the rest
+frame at that level too (`still_level`; `--still-level` gives it another). The episodes should be the world
 model's training episodes at its resolution; fitting 32 episodes of 400 frames at 256x144 took
 90 s on a 2-core CPU.
 """
@@ -46,12 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", required=True, help="folder of episodes to fit on")
     parser.add_argument("--model", required=True, help="model directory that receives motion_prior.json")
     parser.add_argument("--level", type=float, help="turn the prior on in gameworld.json at this noise level")
+    parser.add_argument("--still-level", type=float,
+                        help="noise level of still frames from the rest frame (default: --level)")
     args = parser.parse_args(argv)
     try:
         model_dir = resolve_model_dir(args.model)
         config = read_config(model_dir)
-        if args.level is not None:
-            config = replace(config, sampler=replace(config.sampler, motion_prior=args.level))
+        still_level = args.level if args.still_level is None else args.still_level
+        levels = {"motion_prior": args.level, "still_level": still_level}
+        levels = {name: level for name, level in levels.items() if level is not None}
+        if levels:
+            config = replace(config, sampler=replace(config.sampler, **levels))
             EngineSettings.from_config(config)  # a level outside (0, 1) fails here, before the fit
         paths = find_episodes(args.episodes)
         if not paths:
@@ -71,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     print(format_prior(prior, config.width, config.height))
     print(f"fitted on {prior.transitions} transitions of {len(paths)} episodes")
     print(f"wrote {prior.save(model_dir)}")
-    if args.level is not None:
+    if levels:
         path = write_config(model_dir, config)
-        print(f"wrote {path}: the engine starts each moving frame from noise level {args.level}")
+        print(f"wrote {path}: the engine starts moving frames from noise level {args.level}, still frames "
+              f"from {still_level}")
     return 0
 
 
