@@ -28,10 +28,11 @@ than the camera can (`MotionPrior.pitch_limit`) and spins a view that looks up o
 sideways does, and tells the network the pitch turn the camera makes: past the limit, none.
 
 Still frames (`still_level=LEVEL`, with the motion prior): a frame whose input holds the view still
-starts from the rest frame noised to LEVEL: the newest frame that an input made (a move, an attack,
-a hotbar key; before any, the start), its latent as committed. A run of frames under no input is then
-many redraws of one frame, not a chain of redraws of redraws whose small errors add up; from pure
-noise the network alone drifts into one flat picture within a few hundred frames.
+starts from the rest frame noised to LEVEL with the rest frame's own sampling noise: the newest frame
+that an input made (a move, an attack, a hotbar key; before any, the start), its latent as committed.
+A run of frames under no input is then redraws of one frame alike, not a chain of redraws of redraws
+whose small errors add up (from pure noise the network alone drifts into one flat picture within a
+few hundred frames), nor redraws that differ by their noise (a shimmer the IDM reads as steps).
 """
 
 from __future__ import annotations
@@ -139,6 +140,14 @@ class EngineStats:
         return {**asdict(self), "acceptance_rate": self.acceptance_rate}
 
 
+@dataclass(frozen=True)
+class _Rest:
+    """What still frames start from: the newest frame an input made (or the start)."""
+
+    latent: torch.Tensor  # [1, 1, C, h, w], as committed
+    index: int  # its frame number in the stream: still frames start from its sampling noise too
+
+
 @dataclass
 class _Speculation:
     """Frames committed ahead under `action`, waiting for it to come."""
@@ -198,7 +207,7 @@ class WorldEngine:
         self.frame: np.ndarray | None = None  # the newest frame handed out
         self._previous: Action | None = None  # the action of the newest frame
         self._pitch = 0.0  # the newest frame's pitch in degrees, a start taken as level (motion prior)
-        self._rest: torch.Tensor | None = None  # [1, 1, C, h, w]: the newest frame an input made
+        self._rest: _Rest | None = None
         self._speculation: _Speculation | None = None
         self._single_steps = 0  # non-speculative steps since reset (for the running mean)
 
@@ -330,7 +339,7 @@ class WorldEngine:
         latents = self.tokenizer.encode(frames[None])  # [1, T, C, h, w]
         self.stream.commit(latents, self._encode(actions), self.settings.sampling)
         self.frame = frames[-1].copy()
-        self._rest = latents[:, -1:]
+        self._rest = _Rest(latents[:, -1:], self.stream.num_frames - 1)
         self._previous = actions[-1]
         self._pitch = 0.0
         self._track_pitch(actions[1:])  # actions[0] made the first frame
@@ -357,7 +366,8 @@ class WorldEngine:
             speculation = self._speculation
         self.frame = self.tokenizer.decode(latent[None, None])[0, 0].cpu().numpy()  # [H, W, 3]
         if not action.is_null:  # the view or the world may have changed: this frame is the new rest
-            self._rest = latent[None, None]
+            ahead = len(self._speculation.latents) if self._speculation is not None else 0
+            self._rest = _Rest(latent[None, None], self.stream.num_frames - 1 - ahead)
         self._previous = action
         self._track_pitch([action])
         self._account(time.perf_counter() - start, speculative=speculation is not None)
@@ -386,17 +396,18 @@ class WorldEngine:
         if self.settings.joint:
             actions = encoded.expand(1, 1 + ahead, -1)
             cumulative = None if motions is None else np.cumsum(motions, axis=0)  # the first decides for all
-            starts, sampling = self._starts(self.frame, cumulative, self._rest, 1 + ahead)
-            latents = self.stream.sample(actions, sampling, starts)  # [1, 1 + ahead, C, h, w]
+            starts, sampling, noise_of = self._starts(self.frame, cumulative, self._rest, 1 + ahead)
+            latents = self.stream.sample(actions, sampling, starts, noise_of)  # [1, 1 + ahead, C, h, w]
             self.stream.commit(latents, actions, sampling)
         else:
             parts, frame, rest = [], self.frame, self._rest
             for index in range(1 + ahead):
                 motion = None if motions is None else motions[index : index + 1]
-                start, sampling = self._starts(frame, motion, rest, 1)
-                parts.append(self.stream.sample(encoded, sampling, start))
+                start, sampling, noise_of = self._starts(frame, motion, rest, 1)
+                parts.append(self.stream.sample(encoded, sampling, start, noise_of))
                 self.stream.commit(parts[-1], encoded, sampling)
-                rest = rest if action.is_null else parts[-1]  # as `step` will make it
+                if not action.is_null:  # as `step` will make it
+                    rest = _Rest(parts[-1], self.stream.num_frames - 1)
                 if motions is not None and index < ahead:  # the next frame may start from this one moved
                     frame = self.tokenizer.decode(parts[-1])[0, 0].cpu().numpy()
             latents = torch.cat(parts, dim=1)
@@ -418,17 +429,20 @@ class WorldEngine:
         return moves_view(motion, self.config.width, self.config.height)
 
     def _starts(
-        self, frame: np.ndarray, motions: np.ndarray | None, rest: torch.Tensor, count: int
-    ) -> tuple[torch.Tensor | None, Sampling]:
-        """What `count` new frames start from (latents [1, count, C, h, w], None: pure noise) and the
-        sampling that goes with it: `frame` moved by each of `motions` [count, 4] when the first moves
-        the view; else (a still view) `rest` [1, 1, C, h, w] when the still_level setting asks for it."""
+        self, frame: np.ndarray, motions: np.ndarray | None, rest: _Rest, count: int
+    ) -> tuple[torch.Tensor | None, Sampling, int | None]:
+        """What `count` new frames start from (latents [1, count, C, h, w], None: pure noise), the
+        sampling that goes with it and the frame whose noise they take (None: each its own): `frame`
+        moved by each of `motions` [count, 4] when the first moves the view; else (a still view)
+        `rest` and its noise when the still_level setting asks for it, so that frames under no input
+        redraw it alike, as the game's view holds one picture."""
         sampling = self.settings.sampling
         if motions is not None and self._moves(motions[0]):
-            return self._moved_starts(frame, motions), sampling
+            return self._moved_starts(frame, motions), sampling, None
         if motions is not None and self.settings.still_level is not None:
-            return rest.expand(1, count, -1, -1, -1), replace(sampling, start_level=self.settings.still_level)
-        return None, replace(sampling, start_level=1.0)
+            still = replace(sampling, start_level=self.settings.still_level)
+            return rest.latent.expand(1, count, -1, -1, -1), still, rest.index
+        return None, replace(sampling, start_level=1.0), None
 
     def _moved_starts(self, frame: np.ndarray, motions: np.ndarray) -> torch.Tensor:
         """Latents [1, N, C, h, w] of `frame` (uint8 [H, W, 3]) moved by each of `motions` [N, 4]:

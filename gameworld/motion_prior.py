@@ -167,7 +167,8 @@ def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
 
 def moves_view(motion: np.ndarray, width: int, height: int) -> bool:
     """Whether `motion` moves some pixel of a width x height view by `STILL_PX` or more (else the view
-    holds still: the engine draws such a frame from pure noise, the prior alone leaves it as it is)."""
+    holds still: the engine draws such a frame from its rest frame or pure noise, the prior alone
+    leaves it as it is)."""
     return bool(largest_shift(motion, width, height) >= STILL_PX)
 
 
@@ -250,9 +251,9 @@ def add_motion_prior_arguments(parser: argparse.ArgumentParser | argparse._Argum
     )
     parser.add_argument(
         "--still-level", type=_prior_level, metavar="LEVEL|off",
-        help="with the motion prior: start each frame whose input holds the view still from the frame "
-             "the view last moved to, noised to LEVEL in (0, 1); off: from pure noise (default: the "
-             "model's own setting)",
+        help="with the motion prior: start each frame whose input holds the view still from the rest "
+             "frame (the newest frame an input made), noised to LEVEL in (0, 1); off: from pure noise "
+             "(default: the model's own setting)",
     )
 
 

@@ -206,17 +206,25 @@ class FrameStream:
 
     @torch.no_grad()
     def sample(
-        self, actions: torch.Tensor, sampling: Sampling, start: torch.Tensor | None = None
+        self,
+        actions: torch.Tensor,
+        sampling: Sampling,
+        start: torch.Tensor | None = None,
+        noise_of: int | None = None,
     ) -> torch.Tensor:
         """Denoise new frames for actions [1, N, A] after the committed ones -> latents [1, N, C, h, w].
 
         The N frames are denoised jointly (block-causal among themselves, all at the same noise
         level) and not committed. Guidance as in `gameworld.diffusion.sample_frames`. With
         `sampling.start_level` < 1, sampling starts from `start` (latents [1, N, C, h, w], a guess of
-        the new frames) noised to that level, and its steps span that level down to 0.
+        the new frames) noised to that level, and its steps span that level down to 0. Each frame
+        starts from its own noise, or all from the sampling noise of frame `noise_of`.
         """
         count = actions.shape[1]
-        noise, _ = self.noise(self._num_frames, count)
+        if noise_of is None:
+            noise, _ = self.noise(self._num_frames, count)
+        else:
+            noise = self.noise(noise_of, 1)[0].expand(1, count, -1, -1, -1)
         x = noise * sampling.temperature  # [1, N, C, h, w]
         level = sampling.start_level
         if (start is None) != (level == 1.0):

@@ -36,6 +36,17 @@ def engine(model_dir, **settings) -> WorldEngine:
     return WorldEngine.from_pretrained(model_dir, device="cpu", steps=2, **settings)
 
 
+def spy_on_samples(eng: WorldEngine, monkeypatch) -> list:
+    """Record (start guess, sampling, latents, noise_of) of every `stream.sample` call of `eng`."""
+    calls, sample = [], eng.stream.sample
+    def spy(actions, sampling, start=None, noise_of=None):
+        calls.append((start, sampling, sample(actions, sampling, start, noise_of), noise_of))
+        return calls[-1][2]
+
+    monkeypatch.setattr(eng.stream, "sample", spy)
+    return calls
+
+
 def test_the_setting_needs_a_prior_and_a_level_inside_zero_to_one(tiny_model_dir, prior_model_dir):
     with pytest.raises(ValueError, match=r"motion_prior=0.5: this model has no motion_prior.json"):
         engine(tiny_model_dir, motion_prior=0.5)
@@ -81,16 +92,10 @@ def test_an_input_that_hardly_moves_the_view_starts_from_pure_noise_as_without_t
 def test_sampling_starts_from_the_newest_frame_moved_by_the_prior(prior_model_dir, monkeypatch):
     eng = engine(prior_model_dir, motion_prior=0.05)
     start_frame = eng.reset(seed=1, biome="forest")
-    calls = []
-    sample = eng.stream.sample
-    def spy(*args):
-        calls.append((args, sample(*args)))
-        return calls[-1][1]
-
-    monkeypatch.setattr(eng.stream, "sample", spy)
+    calls = spy_on_samples(eng, monkeypatch)
     eng.step(TURN)
-    (actions, sampling, start), latents = calls[0]
-    assert sampling.start_level == 0.05
+    start, sampling, latents, noise_of = calls[0]
+    assert sampling.start_level == 0.05 and noise_of is None  # a moving frame takes its own noise
     moved = apply_motion(start_frame, np.array([0.0, -0.12, 0.0]))  # 4 degrees: 12% of the width
     torch.testing.assert_close(start, eng.tokenizer.encode(moved[None, None]))
     still = eng.tokenizer.encode(start_frame[None, None])
@@ -197,17 +202,6 @@ def test_past_the_pitch_limit_the_network_is_told_the_turn_the_camera_makes(prio
     assert [a.camera for a in plain] == [(-4.0, 3.0)] * 5
 
 
-def spy_on_samples(eng: WorldEngine, monkeypatch) -> list:
-    """Record (start guess, sampling, latents) of every `stream.sample` call of `eng`."""
-    calls, sample = [], eng.stream.sample
-    def spy(actions, sampling, start=None):
-        calls.append((start, sampling, sample(actions, sampling, start)))
-        return calls[-1][2]
-
-    monkeypatch.setattr(eng.stream, "sample", spy)
-    return calls
-
-
 def test_the_still_level_is_a_noise_level_and_asks_nothing_without_the_prior(tiny_model_dir, prior_model_dir):
     for level in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="still_level must be a noise level in"):
@@ -226,8 +220,10 @@ def test_still_frames_start_from_the_newest_frame_an_input_made(prior_model_dir,
     calls = spy_on_samples(eng, monkeypatch)
     null, attack = Action.null(), Action.of("attack")  # the attack acts on the world, the view holds
     eng.rollout([null, null, TURN, TURN, null, null, attack, null])
-    levels = [sampling.start_level for _, sampling, _ in calls]
+    levels = [sampling.start_level for _, sampling, _, _ in calls]
     assert levels == [0.3, 0.3, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3]
+    # still frames take the rest frame's noise: the start is frame 0, the turns made frames 3 and 4
+    assert [noise_of for *_, noise_of in calls] == [0, 0, None, None, 4, 4, 4, 7]
     rest = eng.tokenizer.encode(start_frame[None, None])  # the last context frame, as committed
     for index in (0, 1):  # no input yet: the start frame each time, not the frame before
         torch.testing.assert_close(calls[index][0], rest)
@@ -247,7 +243,7 @@ def test_a_still_rollout_stays_near_its_rest_frame_where_pure_noise_does_not(pri
         rest = eng.tokenizer.encode(eng.frame[None, None])  # [1, 1, C, h, w]
         calls = spy_on_samples(eng, monkeypatch)
         eng.rollout([Action.null()] * 20)
-        distances[still_level] = torch.stack([torch.dist(latents, rest) for _, _, latents in calls])  # [20]
+        distances[still_level] = torch.stack([torch.dist(call[2], rest) for call in calls])  # [20]
     assert distances[0.05].max() < 0.2 * distances[None].min()
     assert distances[0.05][-1] < 1.5 * distances[0.05][0]
 
@@ -257,7 +253,19 @@ def test_joint_speculative_still_frames_all_start_from_the_rest_frame(prior_mode
     eng.reset(seed=2, biome="forest")
     calls = spy_on_samples(eng, monkeypatch)
     eng.rollout([TURN, Action.null(), Action.null()])  # the null repeats: that frame and 2 more in one pass
-    turned = calls[0][2]
-    start, sampling, _ = calls[2]
-    assert sampling.start_level == 0.3
+    turned = calls[0][2]  # frame 1
+    start, sampling, _, noise_of = calls[2]
+    assert sampling.start_level == 0.3 and noise_of == 1
     assert torch.equal(start, turned.expand(1, 3, -1, -1, -1))
+
+
+def test_the_stream_can_start_new_frames_from_the_noise_of_another(prior_model_dir):
+    def sample(noise_of):
+        eng = engine(prior_model_dir)
+        eng.reset(seed=3, biome="forest")
+        action = eng.space.encode([Action.null()])[None]
+        return eng.stream.sample(action, eng.settings.sampling, None, noise_of)
+
+    assert torch.equal(sample(None), sample(1))  # frame 1's own noise
+    assert not torch.allclose(sample(None), sample(0), atol=1e-3)
+    assert torch.equal(sample(0), sample(0))

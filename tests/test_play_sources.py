@@ -121,8 +121,11 @@ def test_the_engine_source_reports_and_changes_its_settings(tiny_model_dir):
     status = source.status()
     assert status["steps"].startswith("4") and status["speculative"] == "2 ahead, 100% accepted"
     assert status["temperature"] == "1" and status["motion prior"] == "off"
-    source.configure(steps=2, speculative=0, temperature=0.9)
-    assert source.settings() == {"steps": 2, "speculative": 0, "temperature": 0.9, "motion_prior": None}
+    assert status["still frames"] == "from pure noise"
+    source.configure(steps=2, speculative=0, temperature=0.9, still_level=0.3)
+    assert source.settings() == {"steps": 2, "speculative": 0, "temperature": 0.9, "motion_prior": None,
+                                 "still_level": 0.3}
+    assert source.status()["still frames"] == "from pure noise"  # without the prior no view is still
     assert source.status()["speculative"] == "off" and source.status()["temperature"] == "0.9"
     with pytest.raises(ValueError, match="steps"):
         source.configure(steps=0)

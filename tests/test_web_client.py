@@ -135,7 +135,7 @@ def test_bad_requests_get_clear_errors(voxel_demo, tabs):
     with pytest.raises(AppError, match="not in the list of choices"):  # the voxel game starts from a biome
         c.predict("image", "forest", 0, None, None, api_name="/start")
     with pytest.raises(AppError, match="no generation settings"):
-        c.predict(2, 1, 1.0, 0, api_name="/configure")
+        c.predict(2, 1, 1.0, 0, 0, api_name="/configure")
 
 
 def test_a_model_session_starts_from_an_image_or_an_episode_and_changes_its_settings(
@@ -156,13 +156,13 @@ def test_a_model_session_starts_from_an_image_or_an_episode_and_changes_its_sett
     assert image(first).shape == (32, 64, 3) and "model tiny (cpu)" in status
     frame, hud = step(c, Action.of("forward"))
     assert image(frame).shape == (32, 64, 3) and "steps: 4" in hud and "temperature: 1" in hud
-    hud = c.predict(2, 1, 0.9, 0, api_name="/configure")
+    hud = c.predict(2, 1, 0.9, 0, 0.3, api_name="/configure")
     assert "steps: 2" in hud and "speculative: 1 ahead" in hud and "temperature: 0.9" in hud
-    assert "motion prior: off" in hud
+    assert "motion prior: off" in hud and "still frames: from pure noise" in hud  # no prior: none still
     with pytest.raises(AppError, match="less than minimum value 0"):  # the slider's own check
-        c.predict(2, 1, -0.5, 0, api_name="/configure")
+        c.predict(2, 1, -0.5, 0, 0, api_name="/configure")
     with pytest.raises(AppError, match="this model has no motion_prior.json"):
-        c.predict(2, 1, 0.9, 0.5, api_name="/configure")
+        c.predict(2, 1, 0.9, 0.5, 0, api_name="/configure")
     for _ in range(3):
         _, hud = step(c, Action.of("forward"))
     assert "100% accepted" in hud

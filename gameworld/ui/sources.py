@@ -176,6 +176,8 @@ class EngineSource(FrameSource):
         status = {"world": self.label, "steps": f"{settings.steps} ({settings.sampler})",
                   "temperature": f"{settings.temperature:g}",
                   "motion prior": "off" if prior is None else f"from noise level {prior:g}"}
+        still = None if prior is None else settings.still_level  # the prior says when the view is still
+        status["still frames"] = "from pure noise" if still is None else f"from the rest frame at {still:g}"
         if settings.speculative:
             rate = stats.acceptance_rate
             accepted = "-" if rate is None else f"{100 * rate:.0f}% accepted"
@@ -185,7 +187,7 @@ class EngineSource(FrameSource):
         return status
 
     def settings(self) -> dict:
-        names = ("steps", "speculative", "temperature", "motion_prior")
+        names = ("steps", "speculative", "temperature", "motion_prior", "still_level")
         return {name: getattr(self.engine.settings, name) for name in names}
 
     def configure(self, **changes) -> None:

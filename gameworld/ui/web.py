@@ -10,7 +10,8 @@ and touch-pad presses (`web_page.py`) and a timer hands them to `step` at the wo
 while there is input, and for a second after (a jump lands); an idle world costs nothing.
 
 API (for `gradio_client`): `/start(start_from, biome, seed, image, files)`, `/step(action_json)`,
-`/configure(steps, speculative, temperature, motion_prior)`, `/download_video()`, `/download_episode()`.
+`/configure(steps, speculative, temperature, motion_prior, still_level)`, `/download_video()`,
+`/download_episode()`.
 """
 
 from __future__ import annotations
@@ -301,10 +302,16 @@ class WebDemo:
             return frame, self._hud(session)
 
     def configure(
-        self, steps: float, speculative: float, temperature: float, motion_prior: float, request: gr.Request
+        self,
+        steps: float,
+        speculative: float,
+        temperature: float,
+        motion_prior: float,
+        still_level: float,
+        request: gr.Request,
     ) -> str:
-        """Change the model's sampling steps, speculative frames, temperature and motion prior level
-        (0: off); -> HUD."""
+        """Change the model's sampling steps, speculative frames, temperature, motion prior level and
+        still frames' level (0: off); -> HUD."""
         session = self._session(request)
         if session is None or not session.playing:
             return NO_SESSION
@@ -314,7 +321,7 @@ class WebDemo:
             try:
                 session.source.configure(
                     steps=int(steps), speculative=int(speculative), temperature=float(temperature),
-                    motion_prior=float(motion_prior) or None,
+                    motion_prior=float(motion_prior) or None, still_level=float(still_level) or None,
                 )
             except ValueError as err:
                 raise gr.Error(str(err)) from None
@@ -377,6 +384,8 @@ class WebDemo:
                                                 label="temperature (< 1: calmer frames)")
                         motion_prior = gr.Slider(0, 0.95, step=0.05, value=defaults.get("motion_prior") or 0,
                                                  label="motion prior: start level of moving frames (0: off)")
+                        still_level = gr.Slider(0, 0.95, step=0.05, value=defaults.get("still_level") or 0,
+                                                label="still frames: start level from the rest (0: off)")
                     with gr.Row():
                         video_button = gr.Button("Download mp4")
                         episode_button = gr.Button("Download episode (.zip)")
@@ -398,7 +407,7 @@ class WebDemo:
             # An upload picks its kind of start.
             image.upload(lambda: "image", None, start_from, api_visibility="private")
             files.upload(lambda: "video", None, start_from, api_visibility="private")
-            settings = [steps, speculative, temperature, motion_prior]
+            settings = [steps, speculative, temperature, motion_prior, still_level]
             gr.on([slider.release for slider in settings], self.configure, settings, hud,
                   api_name="configure")
             video_button.click(self.download_video, None, download, api_name="download_video")
