@@ -111,9 +111,10 @@ wants distill && stage distill $PYTHON -m training.distill --config training/con
   out="$MODEL_OUT"
 
 # How far each input moves the view, fitted on the training episodes: the engine starts each moving
-# frame from the last one moved so, noised to 0.45 (from pure noise the world model draws a still view).
+# frame from the last one moved so, noised to 0.45 (from pure noise the world model draws a still view),
+# and each still frame from the rest frame, noised to 0.2 (from pure noise an idle scene drifts).
 wants prior && stage prior $PYTHON -m training.fit_motion_prior --episodes "$DATA/voxel" \
-  --model "$MODEL_OUT" --level 0.45
+  --model "$MODEL_OUT" --level 0.45 --still-level 0.2
 
 if wants idm; then  # its own small episodes: the IDM keeps every frame in memory
   # the evaluation's held keys, and twice as much natural play (more worlds: the IDM generalises better)
