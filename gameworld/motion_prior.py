@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from gameworld.actions import Action, ActionSpace
 from gameworld.atomic import write_text_atomic
-from gameworld.metrics.motion import COMPONENTS, ego_motion
+from gameworld.metrics.motion import COMPONENTS, ego_motion, motion_parts
 from gameworld.modeldir import resolve_model_dir
 
 PRIOR_NAME = "motion_prior.json"
@@ -158,10 +158,9 @@ class MotionPrior:
 def largest_shift(motion: np.ndarray, width: int, height: int) -> float:
     """How far (pixels) `motion` (zoom, pan_x, pan_y[, roll], as `apply_motion` takes it) moves the
     pixel it moves furthest: a corner."""
-    zoom, pan_x, pan_y, roll = (float(v) for v in (*motion, 0.0)[:4])
-    cos, sin = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    zoom, pan_x, pan_y, spin = motion_parts(motion)
     corners = np.array([[x, y] for x in (-width / 2, width / 2) for y in (-height / 2, height / 2)])  # [4, 2]
-    moved = (1 + zoom) * corners @ np.array([[cos, sin], [-sin, cos]]) + [pan_x * width, pan_y * height]
+    moved = (1 + zoom) * corners @ spin + [pan_x * width, pan_y * height]
     return float(np.linalg.norm(moved - corners, axis=1).max())
 
 

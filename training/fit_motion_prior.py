@@ -26,6 +26,7 @@ from gameworld.engine import EngineSettings
 from gameworld.modeldir import read_config, resolve_model_dir, write_config
 from gameworld.motion_prior import MotionPrior, fit_on_episodes
 
+FRAMES_OF = {"motion_prior": "moving frames", "still_level": "still frames"}  # the sampler's levels
 MIN_SHOWN = 0.05  # pixels (or 0.05% zoom) per frame: smaller weights are not printed
 
 
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {prior.save(model_dir)}")
     if levels:
         path = write_config(model_dir, config)
-        print(f"wrote {path}: the engine starts moving frames from noise level {args.level}, still frames "
-              f"from {still_level}")
+        told = ", ".join(f"{FRAMES_OF[name]} from noise level {level}" for name, level in levels.items())
+        print(f"wrote {path}: the engine starts {told}")
     return 0
 
 

@@ -141,6 +141,15 @@ def ego_motion(frames, iterations: int = 5) -> np.ndarray:
     return (params / torch.tensor([1.0, full_w, frame_h])).numpy().astype(np.float32)
 
 
+def motion_parts(motion: np.ndarray) -> tuple[float, float, float, np.ndarray]:
+    """(zoom, pan_x, pan_y, spin) of a motion (zoom, pan_x, pan_y[, roll degrees]), `spin` the [2, 2]
+    matrix M with which rows of points p [N, 2] from the centre turn by the roll as p @ M (clockwise
+    on screen, y pointing down); M @ p turns a column point back by it."""
+    zoom, pan_x, pan_y, roll = (float(v) for v in (*motion, 0.0)[:4])
+    cos, sin = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+    return zoom, pan_x, pan_y, np.array([[cos, sin], [-sin, cos]])
+
+
 def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """uint8 frame [H, W, 3] moved by one transition's `motion`, the hotbar kept where it is: what
     the view would show next if it moved so. `motion` is (a, tx / W, ty / H) as `ego_motion` reads
@@ -158,11 +167,10 @@ def apply_motion(frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
     if box is not None:
         top, bottom, left, right = box
         view[top:bottom, left:right] = view[top - 1, left:right]  # what the hotbar hides: the row above it
-    a, tx, ty, roll = (float(v) for v in (*motion, 0.0)[:4])
+    a, tx, ty, spin = motion_parts(motion)
     # a pixel p (from the centre) moves to (1 + a) R p + t; the output's p shows the input's
-    # R^T (p - t) / (1 + a), R turning clockwise on screen (y points down)
-    cos, sin = np.cos(np.radians(roll)), np.sin(np.radians(roll))
-    back = torch.tensor([[cos, sin], [-sin, cos]], dtype=torch.float32) / (1 + a)  # R^T / (1 + a)
+    # R^T (p - t) / (1 + a), R turning clockwise on screen (y points down) and spin = R^T
+    back = torch.tensor(spin, dtype=torch.float32) / (1 + a)  # R^T / (1 + a)
     shift = torch.tensor([tx * width, ty * height])
     matrix = torch.cat([back, -(back @ shift)[:, None]], dim=1)[None]  # [1, 2, 3]
     image = torch.tensor(view, dtype=torch.float32).permute(2, 0, 1)[None]  # [1, 3, H, W]
