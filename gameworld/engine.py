@@ -366,8 +366,8 @@ class WorldEngine:
             speculation = self._speculation
         self.frame = self.tokenizer.decode(latent[None, None])[0, 0].cpu().numpy()  # [H, W, 3]
         if not action.is_null:  # the view or the world may have changed: this frame is the new rest
-            ahead = len(self._speculation.latents) if self._speculation is not None else 0
-            self._rest = _Rest(latent[None, None], self.stream.num_frames - 1 - ahead)
+            waiting = len(self._speculation.latents) if self._speculation is not None else 0  # after it
+            self._rest = _Rest(latent[None, None], self.stream.num_frames - 1 - waiting)
         self._previous = action
         self._track_pitch([action])
         self._account(time.perf_counter() - start, speculative=speculation is not None)
