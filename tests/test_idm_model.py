@@ -1,4 +1,5 @@
-"""IDM: labels, round trip through save/load, per-transition outputs, decoding, loss, bad input."""
+"""IDM: labels, travel, mirroring, round trip through save/load, per-transition outputs, decoding, loss,
+bad input."""
 
 import numpy as np
 import pytest
@@ -15,8 +16,10 @@ from gameworld.metrics.controls import (
     group_accuracies,
     labels_from_actions,
     labels_from_encoded,
+    travel_of_poses,
 )
-from gameworld.models.idm import HEADS, InverseDynamicsModel, class_weights, decode_outputs, idm_loss
+from gameworld.models.idm import HEADS, InverseDynamicsModel, class_weights, decode_outputs, idm_loss, mirror
+from gameworld.voxel import VoxelWorld
 
 SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 
@@ -159,3 +162,73 @@ def test_class_weights_lift_rare_classes_and_power_zero_is_plain_cross_entropy()
     weighted, terms = idm_loss(out, labels, full)
     expected = torch.nn.functional.cross_entropy(out["move"][0], move[0], weight=full["move"])
     torch.testing.assert_close(terms["move"], expected)
+
+
+def test_travel_reads_the_keys_in_the_players_own_frame_whichever_way_it_faces():
+    world = VoxelWorld(seed=3, biome="plains", width=32, height=18)
+    world.reset()
+    poses = [world.info()["pose"]]
+    script = [Action.of(camera=(0.0, 37.0))] + [Action.of("forward")] * 6 + [Action.of("right")] * 6
+    script += [Action.null()] * 4 + [Action.of("jump")]
+    for action in script:
+        poses.append(world.advance(action)["pose"])
+    travel = travel_of_poses(poses)  # [T, 3] forward, right, up
+    assert travel.shape == (len(script) + 1, 3) and travel[0].tolist() == [0.0, 0.0, 0.0]
+    walking, sidestep = travel[2:8], travel[8:14]
+    assert (walking[:, 0] > 0.05).all() and np.abs(walking[:, 1]).max() < 1e-6
+    assert walking[-1, 0] > walking[0, 0]  # speeding up toward 0.22 blocks a tick
+    assert (sidestep[1:, 1] > 0.05).all()
+    coasting = travel[13:18, 1]  # the last sidestep, then no key: friction takes ~45% a tick
+    assert (coasting[1:] < 0.6 * coasting[:-1]).all() and (coasting[1:] > 0.3 * coasting[:-1]).all()
+    assert travel[-1, 2] > 0.3  # the jump's first tick lifts the player
+
+
+def test_mirror_swaps_left_and_right_and_mirrors_back_to_the_start():
+    labels = {"strafe": torch.tensor([[0, 1, 2]]), "move": torch.tensor([[1, 2, 0]]),
+              "camera_deg": torch.tensor([[[1.0, -3.0], [0.0, 2.0], [-4.0, 0.0]]]),
+              "travel": torch.tensor([[[0.2, 0.1, 0.0]] * 3])}
+    mirrored = mirror(labels)
+    assert mirrored["strafe"].tolist() == [[0, 2, 1]] and mirrored["move"].tolist() == [[1, 2, 0]]
+    assert mirrored["camera_deg"].tolist() == [[[1.0, 3.0], [0.0, -2.0], [-4.0, 0.0]]]
+    assert mirrored["travel"][0, 0].tolist() == pytest.approx([0.2, -0.1, 0.0])
+    logits = {"strafe": torch.tensor([[[0.1, 0.2, 0.7]]]), "yaw": torch.tensor([[[0.5, 0.4, 0.1]]]),
+              "jump": torch.tensor([[[2.0]]])}
+    assert torch.equal(mirror(logits)["strafe"], logits["strafe"][..., [0, 2, 1]])
+    assert torch.equal(mirror(logits)["yaw"], torch.tensor([[[0.5, 0.1, 0.4]]]))
+    assert torch.equal(mirror(logits)["jump"], logits["jump"])
+    for values in (labels, logits):
+        assert all(torch.equal(mirror(mirror(values))[k], v) for k, v in values.items())
+
+
+def test_a_mirror_averaged_idm_reads_a_mirrored_clip_as_the_mirrored_actions(make_frames):
+    torch.manual_seed(0)
+    frames = make_frames(9, height=18, width=32)[None]
+    averaged = InverseDynamicsModel(**SMALL, mirror_average=True).eval()
+    plain = InverseDynamicsModel(**SMALL).eval()
+    plain.load_state_dict(averaged.state_dict())
+
+    def readings(idm, clip):
+        labels = idm.predict(clip)[0]
+        return labels.strafe.tolist(), labels.camera_deg[:, 1].tolist(), labels.move.tolist()
+
+    strafe, yaw, move = readings(averaged, frames)
+    strafe_m, yaw_m, move_m = readings(averaged, frames[:, :, :, ::-1].copy())
+    assert strafe_m == [(3 - s) % 3 for s in strafe] and move_m == move
+    assert yaw_m == pytest.approx([-y for y in yaw], abs=1e-5)
+    # a random network is not symmetric by itself: mirror averaging is what makes it so
+    plain_yaw, plain_yaw_m = readings(plain, frames)[1], readings(plain, frames[:, :, :, ::-1].copy())[1]
+    assert plain_yaw_m != pytest.approx([-y for y in plain_yaw], abs=1e-5)
+
+
+def test_the_travel_term_learns_from_clips_with_poses_and_leaves_the_others_out():
+    out = {name: torch.zeros(2, 3, n) for name, n in HEADS.items()}
+    labels = {name: torch.zeros(2, 3, dtype=torch.long) for name in ("move", "strafe", "jump", "attack")}
+    labels["camera_deg"] = torch.zeros(2, 3, 2)
+    _, without = idm_loss(out, labels)
+    assert "travel" not in without
+    labels["travel"] = torch.stack([torch.full((3, 3), float("nan")), torch.full((3, 3), 0.25)])
+    total, terms = idm_loss(out, labels)
+    assert torch.isfinite(total) and terms["travel"].item() == pytest.approx(1.0 - 0.05)  # smooth L1 of 1
+    out["travel"][1] = 1.0  # 0.25 blocks / TRAVEL_SCALE
+    assert idm_loss(out, labels)[1]["travel"].item() == 0.0
+    assert "travel" not in idm_loss(out, labels, travel_weight=0.0)[1]

@@ -1,4 +1,5 @@
-"""training.train_idm: the job runs end to end on voxel episodes and weighs rare classes up."""
+"""training.train_idm: the job runs end to end on voxel episodes, weighs rare classes up, learns the
+travel the poses show and mirrors clips with their labels."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 import torch
 
 from gameworld.actions import Action
-from gameworld.metrics.controls import CAMERA_CLASS_NAMES
-from gameworld.models.idm import InverseDynamicsModel
+from gameworld.data import find_episodes, open_episode
+from gameworld.metrics.controls import CAMERA_CLASS_NAMES, travel_of_poses
+from gameworld.models.idm import InverseDynamicsModel, mirror
 from gameworld.voxel.episodes import write_voxel_episode
 from training import train_idm
 
@@ -51,6 +53,22 @@ def test_camera_labels_are_the_turns_the_poses_show_where_the_pitch_stops():
     assert [a.camera for a in made] == [(0.0, 0.0), (-5.0, 2.0), (-3.0, 2.0), (0.0, 2.0)]
     assert all(a.keys == b.keys for a, b in zip(made, held_up, strict=True))
     assert train_idm.actions_as_made(held_up, [{}] * 4) == held_up  # no poses: the actions as they are
+
+
+def test_clips_carry_the_travel_the_poses_show_and_mirroring_flips_frames_and_labels_together(episodes):
+    clips = train_idm.SmallClips(str(episodes / "train"), 8, 8, (48, 27), shuffle=False)
+    frames, actions, travel = clips[1]  # frames 8..15 of the first episode
+    poses = [extra["pose"] for extra in open_episode(find_episodes(str(episodes / "train"))[0]).extras]
+    torch.testing.assert_close(travel, torch.from_numpy(travel_of_poses(poses)[8:16]))
+    assert np.isnan(train_idm.travel_of([{}] * 8, 8)).all()  # no poses: no travel to learn from
+    labels = train_idm.batch_labels(torch.stack([actions] * 2), clips.space, torch.stack([travel] * 2))
+    batch = torch.stack([frames] * 2).float()  # [2, T, H, W, 3]
+    generator = torch.Generator().manual_seed(0)
+    same, kept = train_idm.mirror_some(batch, labels | {}, 0.0, generator)
+    assert torch.equal(same, batch) and all(torch.equal(kept[k], v) for k, v in labels.items())
+    flipped, mirrored = train_idm.mirror_some(batch, labels, 1.0, generator)
+    assert torch.equal(flipped, batch.flip(3))
+    assert all(torch.equal(mirrored[k], v) for k, v in mirror(labels).items())
 
 
 def test_the_job_trains_validates_and_writes_a_loadable_idm(episodes, tmp_path, capsys):

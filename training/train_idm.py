@@ -9,9 +9,11 @@
         data.episodes=data/idm_train validation.episodes=data/idm_val out=MODEL_DIR/idm
 
 The IDM reads a clip of frames and says, for every tick, which of forward/back, left/right,
-jump and attack were held and where the camera turned (see `gameworld.models.idm`). Frames are
-blurred, noised and colour-shifted at random while training, so that the IDM also reads the
-softer frames of a world model; the rare classes weigh more in the loss (`loss.balance`). The
+jump and attack were held and where the camera turned (see `gameworld.models.idm`), and learns
+beside them the player's travel that the recorded poses show (`loss.travel`). Frames are blurred,
+noised and colour-shifted at random while training, so that the IDM also reads the softer frames
+of a world model, and half the clips are mirrored left to right with their actions (`augment.mirror`);
+the rare classes weigh more in the loss (`loss.balance`). The
 "controls" player holds the evaluation's key and camera combinations half of the time and the
 default player plays naturally; the IDM learns from both (the episodes are found in every folder
 under `data.episodes`), and the held-out episodes are natural play in other worlds. Held-out
@@ -44,9 +46,10 @@ from gameworld.metrics.controls import (
     group_accuracies,
     join_transitions,
     labels_from_encoded,
+    travel_of_poses,
     turns_of_poses,
 )
-from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss
+from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss, mirror
 from training import distributed
 from training.config import to_dict
 from training.distributed import DistEnv
@@ -66,11 +69,13 @@ class AugmentConfig:
     blur: float = 0.5  # chance of a box blur of a random size per clip
     noise: float = 8.0  # largest Gaussian noise std (0..255 scale)
     colour: float = 0.1  # largest per-channel gain change
+    mirror: float = 0.5  # chance of a clip mirrored left to right, its actions with it
 
 
 @dataclass
 class IDMLoss:
     balance: float = 0.5  # class weights of the cross-entropies: frequency ** -balance (0: plain)
+    travel: float = 1.0  # weight of the travel regression (episodes with poses; 0: off)
 
 
 @dataclass
@@ -104,9 +109,10 @@ def actions_as_made(actions: list[Action], extras: list[dict]) -> list[Action]:
 class SmallClips(torch.utils.data.Dataset):
     """Clips of episodes decoded once and kept in memory at the IDM's frame size.
 
-    Item i: `(frames uint8 [T, h, w, 3], actions float32 [T, A])`, the camera turns as the game made
-    them (`actions_as_made`). The order of an epoch is a seeded shuffle of all clips (`set_epoch`),
-    dealt out to the ranks like `ClipDataset`'s.
+    Item i: `(frames uint8 [T, h, w, 3], actions float32 [T, A], travel float32 [T, 3])`, the camera
+    turns as the game made them (`actions_as_made`), the travel as the poses show it (`travel_of`).
+    The order of an epoch is a seeded shuffle of all clips (`set_epoch`), dealt out to the ranks like
+    `ClipDataset`'s.
     """
 
     def __init__(self, source: str, clip_len: int, stride: int | None, size: tuple[int, int], *,
@@ -115,7 +121,7 @@ class SmallClips(torch.utils.data.Dataset):
         if not paths:
             raise ValueError(f"{source}: no episodes found")
         self.space = open_episode(paths[0]).space
-        self.frames, self.actions, self.clips = [], [], []
+        self.frames, self.actions, self.travel, self.clips = [], [], [], []
         for path in tqdm(paths, desc=f"reading {source}", unit="episode", disable=rank != 0):
             episode = open_episode(path)
             if episode.space.to_dict() != self.space.to_dict():
@@ -125,6 +131,7 @@ class SmallClips(torch.utils.data.Dataset):
             number = len(self.frames)
             self.frames.append(images.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous())
             self.actions.append(self.space.encode(actions_as_made(episode.actions, episode.extras)))  # [T, A]
+            self.travel.append(torch.from_numpy(travel_of(episode.extras, len(episode))))  # [T, 3]
             self.clips += [(number, s) for s in range(0, len(episode) - clip_len + 1, stride or clip_len)]
         if not self.clips:
             raise ValueError(f"no episode in {source} has {clip_len} frames")
@@ -142,18 +149,44 @@ class SmallClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.order)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         episode, start = self.clips[self.order[index]]
         stop = start + self.clip_len
-        return self.frames[episode][start:stop], self.actions[episode][start:stop]
+        return (self.frames[episode][start:stop], self.actions[episode][start:stop],
+                self.travel[episode][start:stop])
 
 
-def batch_labels(actions: torch.Tensor, space: ActionSpace) -> dict[str, torch.Tensor]:
-    """Encoded actions [B, T, A] -> training targets {head: [B, T-1]} (camera_deg [B, T-1, 2])."""
+def travel_of(extras: list[dict], frames: int) -> np.ndarray:
+    """float32 [T, 3]: `travel_of_poses` where every frame has a pose (voxel episodes), else NaN."""
+    if extras and len(extras) == frames and all("pose" in extra for extra in extras):
+        return travel_of_poses([extra["pose"] for extra in extras])
+    return np.full((frames, 3), np.nan, np.float32)
+
+
+def batch_labels(
+    actions: torch.Tensor, space: ActionSpace, travel: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Encoded actions [B, T, A] (and travel [B, T, 3]) -> training targets {head: [B, T-1]}
+    (camera_deg [B, T-1, 2], travel [B, T-1, 3])."""
     per_clip = [labels_from_encoded(clip, space) for clip in actions]
     out = {name: torch.from_numpy(np.stack([getattr(c, name)[1:] for c in per_clip]))
            for name in ("move", "strafe", "jump", "attack", "camera_deg")}
+    if travel is not None:
+        out["travel"] = travel[:, 1:]
     return {k: v.to(actions.device) for k, v in out.items()}
+
+
+def mirror_some(
+    frames: torch.Tensor, labels: dict[str, torch.Tensor], chance: float, generator: torch.Generator
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Mirror each clip of frames [B, T, H, W, 3] left to right with probability `chance`, and its
+    labels {name: [B, T-1, ...]} with it (`gameworld.models.idm.mirror`)."""
+    flip = torch.rand(frames.shape[0], generator=generator, device=frames.device) < chance  # [B]
+    frames = torch.where(flip[:, None, None, None, None], frames.flip(3), frames)
+    mirrored = mirror(labels)
+    labels = {name: torch.where(flip.view(-1, *[1] * (value.ndim - 1)), mirrored[name], value)
+              for name, value in labels.items()}
+    return frames, labels
 
 
 def dataset_class_weights(clips: SmallClips, balance: float) -> dict[str, torch.Tensor]:
@@ -211,7 +244,7 @@ class HeldOutAccuracy:
             size = (self.model_config["width"], self.model_config["height"])
             data = SmallClips(cfg.validation.episodes, cfg.validation.clip_len, None, size)
             for index in range(min(cfg.validation.clips, len(data))):
-                frames, actions = data[index]
+                frames, actions, _ = data[index]
                 self.clips.append((frames.numpy(), labels_from_encoded(actions, data.space)))
 
     def eval_idm(self, trainer: Trainer) -> InverseDynamicsModel:
@@ -239,9 +272,11 @@ def run(cfg: IDMJob, env: DistEnv) -> Path | None:
     weights = {k: v.to(env.device) for k, v in dataset_class_weights(clips, cfg.loss.balance).items()}
 
     def loss(model, batch, generator):
-        frames, actions = batch  # uint8 [B, T, H, W, 3], float [B, T, A]
+        frames, actions, travel = batch  # uint8 [B, T, H, W, 3], float [B, T, A], float [B, T, 3]
         frames = augment(frames.to(env.device), cfg.augment, generator)
-        return idm_loss(model(frames), batch_labels(actions.to(env.device), space), weights)
+        labels = batch_labels(actions.to(env.device), space, travel.to(env.device))
+        frames, labels = mirror_some(frames, labels, cfg.augment.mirror, generator)
+        return idm_loss(model(frames), labels, weights, cfg.loss.travel)
 
     trainer = Trainer(cfg.train, idm, clips, loss, env, config=to_dict(cfg))
     if env.is_main:

@@ -116,6 +116,21 @@ def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:
     return turns.astype(np.float32)
 
 
+def travel_of_poses(poses: Sequence[dict]) -> np.ndarray:
+    """How far the player went each frame in its own frame of reference, float32 [T, 3] (forward,
+    right, up) in blocks, from the positions and yaw the game reports (`x`, `y`, `z`, `yaw`; frame 0:
+    nowhere). The yaw is the frame's own (the game turns the camera before it moves the player);
+    forward at yaw 0 is +z and right is -x, as in Minecraft."""
+    position = np.array([[pose["x"], pose["y"], pose["z"]] for pose in poses], dtype=np.float64)
+    position = position.reshape(-1, 3)
+    yaw = np.radians([pose["yaw"] for pose in poses])
+    step = np.zeros_like(position)
+    step[1:] = np.diff(position, axis=0)
+    forward = -np.sin(yaw) * step[:, 0] + np.cos(yaw) * step[:, 2]
+    right = -np.cos(yaw) * step[:, 0] - np.sin(yaw) * step[:, 2]
+    return np.stack([forward, right, step[:, 1]], axis=1).astype(np.float32)
+
+
 def join_transitions(clips: Sequence[ControlLabels]) -> ControlLabels:
     """The labels of frames 1.. of every clip (frame 0 has no action), joined into one."""
     fields = ("move", "strafe", "jump", "attack", "camera_deg")

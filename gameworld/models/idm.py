@@ -12,9 +12,17 @@ temporal-consistency metrics.
 
 A transition t is the tick that turned frame t-1 into frame t: its action is `a[t]` (the
 project's time convention), so the outputs line up with `actions[1:]`. The temporal layers see
-about +-14 transitions, enough to tell a held jump key from a single hop. The motion encoder sees
-both frames at full IDM resolution before any downsampling: a camera turn of a degree moves the
-picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
+about +-14 transitions, enough to tell a held jump key from a single hop, and a held key from the
+player coasting after it (a key changes the velocity, which takes three frames to see). The motion
+encoder sees both frames at full IDM resolution before any downsampling: a camera turn of a degree
+moves the picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
+
+Besides the labels it is scored on, the IDM regresses the player's travel in each transition
+(forward, right, up, from the recorded poses where an episode has them): a dense target that teaches
+the frame pairs ego-motion, from which the keys follow. A left-right mirror of a clip is a clip of
+the mirrored actions (left and right swapped, yaw and sideways travel negated): training mirrors
+clips at random, and with `mirror_average` the IDM reads a clip as the mean of its reading of the
+clip and of the mirrored reading of its mirror.
 """
 
 from __future__ import annotations
@@ -30,8 +38,14 @@ from gameworld.metrics.controls import BINARY_KEYS, DEAD_ZONE_DEG, KEY_GROUPS, C
 
 # head name -> number of logits; "pitch"/"yaw" are the 3 axis states of `gameworld.metrics.controls`.
 HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name in BINARY_KEYS},
-                         "pitch": 3, "yaw": 3, "camera": 2}
+                         "pitch": 3, "yaw": 3, "camera": 2, "travel": 3}
 CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
+TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0.22 blocks a tick)
+# What a left-right mirror does: the classes of these 3-way heads swap 1 and 2, and these
+# regressions change the sign of their components.
+MIRROR_SWAPPED: tuple[str, ...] = ("strafe", "yaw")
+MIRROR_SIGNS: dict[str, tuple[float, ...]] = {"camera_deg": (1.0, -1.0), "camera": (1.0, -1.0),
+                                              "travel": (1.0, -1.0, 1.0)}
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -51,6 +65,7 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         hidden_size: int = 256,
         temporal_layers: int = 3,
         kernel_size: int = 5,
+        mirror_average: bool = False,
     ) -> None:
         super().__init__()
         if width < 16 or height < 16 or kernel_size % 2 == 0:
@@ -125,9 +140,27 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def predict(self, frames: torch.Tensor | np.ndarray) -> list[ControlLabels]:
-        """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is)."""
+        """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is); with
+        `mirror_average`, from the mean of the outputs of the clip and of its mirror, mirrored back."""
         out = self(frames)
+        if self.config.mirror_average:
+            mirrored = mirror(self(torch.as_tensor(frames).flip(3)))  # [B, T, H, W, 3]: W flipped
+            out = {name: (value + mirrored[name]) / 2 for name, value in out.items()}
         return decode_outputs(out)
+
+
+def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Outputs or labels {name: [B, T-1(, n)]} of a clip -> those of its left-right mirror. Class
+    logits [..., 3] of `MIRROR_SWAPPED` swap their last two; class indices swap 1 and 2."""
+    out = dict(values)
+    for name in MIRROR_SWAPPED:
+        if name in values:
+            value = values[name]
+            out[name] = value[..., [0, 2, 1]] if value.is_floating_point() else (3 - value) % 3
+    for name, signs in MIRROR_SIGNS.items():
+        if name in values:
+            out[name] = values[name] * values[name].new_tensor(signs)
+    return out
 
 
 def decode_outputs(out: dict[str, torch.Tensor]) -> list[ControlLabels]:
@@ -181,11 +214,14 @@ def idm_loss(
     out: dict[str, torch.Tensor],
     labels: dict[str, torch.Tensor],
     weights: dict[str, torch.Tensor] | None = None,
+    travel_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict]:
-    """Cross-entropy per head (+ smooth L1 on camera degrees) against `labels` {name: [B, T-1(, 2)]}.
+    """Cross-entropy per head (+ smooth L1 on camera degrees and, where `labels` has it, on the
+    travel) against `labels` {name: [B, T-1(, n)]}.
 
     `weights` (from `class_weights`): per-class weights of the cross-entropies, the positive weight
-    of the binary keys.
+    of the binary keys. `labels["travel"]` [B, T-1, 3] in blocks is NaN on clips without poses,
+    which the travel term leaves out; `travel_weight` scales that term.
     """
     weights = weights or {}
 
@@ -201,5 +237,10 @@ def idm_loss(
             out[name][..., 0], labels[name].float(), pos_weight=weight(name)
         )
     terms["camera"] = F.smooth_l1_loss(out["camera"], camera / CAMERA_SCALE_DEG, beta=0.1)
+    travel = labels.get("travel")
+    known = None if travel is None else ~travel.isnan().any(-1)  # [B, T-1]
+    if travel_weight and known is not None and known.any():
+        terms["travel"] = travel_weight * F.smooth_l1_loss(
+            out["travel"][known], travel[known] / TRAVEL_SCALE, beta=0.1)
     total = sum(terms.values())
     return total, {name: value.detach() for name, value in terms.items()}
