@@ -12,11 +12,11 @@ The IDM reads a clip of frames and says, for every tick, which of forward/back, 
 jump and attack were held and where the camera turned (see `gameworld.models.idm`), and learns
 beside them the player's travel that the recorded poses show (`loss.travel`). Frames are blurred,
 noised and colour-shifted at random while training, so that the IDM also reads the softer frames
-of a world model, and half the clips are mirrored left to right with their actions (`augment.mirror`);
-the rare classes weigh more in the loss (`loss.balance`). The
-"controls" player holds the evaluation's key and camera combinations half of the time and the
-default player plays naturally; the IDM learns from both (the episodes are found in every folder
-under `data.episodes`), and the held-out episodes are natural play in other worlds. Held-out
+of a world model, and half the clips are mirrored left to right with their actions
+(`augment.mirror`); the rare classes weigh more in the loss (`loss.balance`). The "controls" player
+holds the evaluation's key and camera combinations half of the time and the default player plays
+naturally; the IDM learns from both (the episodes are found in every folder under
+`data.episodes`), and the held-out episodes are natural play in other worlds. Held-out
 accuracy per key group and camera direction is logged at each validation and written to
 `<out>/held_out_accuracy.json` beside the exported IDM.
 """
