@@ -96,13 +96,21 @@ class IDMJob:
     train: TrainerConfig = field(default_factory=TrainerConfig)
 
 
+def recorded_poses(extras: list[dict]) -> list[dict] | None:
+    """The pose of every frame where the episode recorded one for each (voxel episodes), else None."""
+    if not extras or not all("pose" in extra for extra in extras):
+        return None
+    return [extra["pose"] for extra in extras]
+
+
 def actions_as_made(actions: list[Action], extras: list[dict]) -> list[Action]:
     """The actions with each camera turn the one the recorded poses show, where every frame has a
     pose (voxel episodes); as they are otherwise. A player who holds "look up" at the top of the
     pitch turns no further, and an IDM taught "up" on such a still view learns to guess from the pose."""
-    if not extras or not all("pose" in extra for extra in extras):
+    poses = recorded_poses(extras)
+    if poses is None:
         return actions
-    turns = turns_of_poses([extra["pose"] for extra in extras])
+    turns = turns_of_poses(poses)
     return [Action(action.keys, (float(p), float(y))) for action, (p, y) in zip(actions, turns, strict=True)]
 
 
@@ -158,8 +166,9 @@ class SmallClips(torch.utils.data.Dataset):
 
 def travel_of(extras: list[dict], frames: int) -> np.ndarray:
     """float32 [T, 3]: `travel_of_poses` where every frame has a pose (voxel episodes), else NaN."""
-    if extras and len(extras) == frames and all("pose" in extra for extra in extras):
-        return travel_of_poses([extra["pose"] for extra in extras])
+    poses = recorded_poses(extras)
+    if poses is not None and len(poses) == frames:
+        return travel_of_poses(poses)
     return np.full((frames, 3), np.nan, np.float32)
 
 
