@@ -18,7 +18,15 @@ from gameworld.metrics.controls import (
     labels_from_encoded,
     travel_of_poses,
 )
-from gameworld.models.idm import HEADS, InverseDynamicsModel, class_weights, decode_outputs, idm_loss, mirror
+from gameworld.models.idm import (
+    HEADS,
+    InverseDynamicsModel,
+    class_weights,
+    decode_outputs,
+    flow_terms,
+    idm_loss,
+    mirror,
+)
 from gameworld.voxel import VoxelWorld
 
 SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
@@ -131,6 +139,36 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(make_frames):
     assert loss.item() < 0.3 * first
 
 
+@pytest.mark.parametrize("shift", [(0.3, 0.0), (0.0, -0.45), (0.2, 0.25)])
+def test_the_flow_terms_of_a_pair_give_its_shift_to_a_fraction_of_a_pixel(shift):
+    u, v = shift  # pixels right, down
+    y, x = torch.meshgrid(torch.arange(40.0), torch.arange(64.0), indexing="ij")
+
+    def picture(dx: float, dy: float) -> torch.Tensor:  # a smooth pattern moved by (dx, dy)
+        xs, ys = x - dx, y - dy
+        return 0.5 * torch.sin(xs / 2.5 + 0.3 * ys / 3.0) + 0.4 * torch.cos(ys / 2.0)
+
+    images = torch.stack([picture(0, 0), picture(u, v)])[None, :, None].expand(1, 2, 3, 40, 64)
+    terms = flow_terms(images)[0, 0, :, 2:-2, 2:-2].sum((-1, -2)).double()  # inside the padded border
+    xt, yt, xx, yy, xy = terms
+    estimate = torch.linalg.solve(torch.tensor([[xx, xy], [xy, yy]]), -torch.stack([xt, yt]))
+    assert estimate.tolist() == pytest.approx([u, v], abs=0.03)
+    still = flow_terms(torch.stack([picture(0, 0)] * 2)[None, :, None].expand(1, 2, 3, 40, 64))
+    assert still[:, :, :2].abs().max() == 0 and still[:, :, 2].sum() > 0  # no change, gradients remain
+
+
+def test_an_idm_with_flow_terms_reads_clips_and_round_trips(tmp_path, make_frames):
+    torch.manual_seed(0)
+    idm = InverseDynamicsModel(**SMALL, flow_terms=True).eval()
+    frames = make_frames(5, height=18, width=32)[None]
+    out = idm(frames)
+    idm.save_pretrained(tmp_path / "idm")
+    again = InverseDynamicsModel.from_pretrained(tmp_path / "idm").eval()
+    assert again.config.flow_terms and again.motion_encoder[0][0].in_channels == 11
+    for name, value in again(frames).items():
+        torch.testing.assert_close(value, out[name], rtol=0, atol=1e-6)
+
+
 def test_bad_input_is_named():
     idm = InverseDynamicsModel(**SMALL)
     with pytest.raises(ValueError, match=r"frames \[B, T, H, W, 3\]"):
@@ -218,6 +256,23 @@ def test_a_mirror_averaged_idm_reads_a_mirrored_clip_as_the_mirrored_actions(mak
     # a random network is not symmetric by itself: mirror averaging is what makes it so
     plain_yaw, plain_yaw_m = readings(plain, frames)[1], readings(plain, frames[:, :, :, ::-1].copy())[1]
     assert plain_yaw_m != pytest.approx([-y for y in plain_yaw], abs=1e-5)
+
+
+def test_a_reverse_averaged_idm_reads_a_clip_played_backwards_as_the_opposite_turns(make_frames):
+    torch.manual_seed(0)
+    frames = make_frames(9, height=18, width=32)[None]
+    backwards = frames[:, ::-1].copy()
+    averaged = InverseDynamicsModel(**SMALL, reverse_average=True).eval()
+    plain = InverseDynamicsModel(**SMALL).eval()
+    plain.load_state_dict(averaged.state_dict())
+    ahead, back = averaged.predict(frames)[0], averaged.predict(backwards)[0]
+    assert np.abs(ahead.camera_deg).max() > DEAD_ZONE_DEG  # it reads turns, not only still frames
+    # frame k of the backwards clip ends transition T-k of the clip, undone
+    assert back.camera_deg[1:] == pytest.approx(-ahead.camera_deg[:0:-1], abs=1e-5)
+    plain_ahead, plain_back = plain.predict(frames)[0], plain.predict(backwards)[0]
+    assert plain_back.camera_deg[1:] != pytest.approx(-plain_ahead.camera_deg[:0:-1], abs=1e-5)
+    for name in ("move", "strafe", "jump", "attack"):  # the keys are read from the clip alone
+        assert np.array_equal(getattr(ahead, name), getattr(plain_ahead, name))
 
 
 def test_the_travel_term_learns_from_clips_with_poses_and_leaves_the_others_out():

@@ -6,7 +6,7 @@ truth clips the same IDM gives the ceiling. Its frame encoder also gives the fea
 temporal-consistency metrics.
 
     frames uint8 [B, T, H, W, 3] --resize--> [B*T, 3, h, w] --frame encoder--> [B, T, C, h/8, w/8]
-    pixel pairs [B, T-1, 6, h, w] --motion encoder--> [B, T-1, C, h/8, w/8]
+    pixel pairs [B, T-1, 6 (+5), h, w] --motion encoder--> [B, T-1, C, h/8, w/8]
     pairs (f[t-1], f[t], f[t] - f[t-1], motion) --pair encoder, flatten--> [B, T-1, D]
     temporal convolutions (both directions, dilated) --heads--> logits per transition t = 1..T-1
 
@@ -16,13 +16,18 @@ about +-14 transitions, enough to tell a held jump key from a single hop, and a 
 player coasting after it (a key changes the velocity, which takes three frames to see). The motion
 encoder sees both frames at full IDM resolution before any downsampling: a camera turn of a degree
 moves the picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
+With the `flow_terms` option the motion encoder also gets each pair's Lucas-Kanade products: a
+patch's sum of them gives its least-squares shift to a fraction of a pixel, where a convolution of
+the two frames can find the gradients and the change but not multiply them.
 
 Besides the labels it is scored on, the IDM regresses the player's travel in each transition
 (forward, right, up, from the recorded poses where an episode has them): a dense target that teaches
 the frame pairs ego-motion, from which the keys follow. A left-right mirror of a clip is a clip of
 the mirrored actions (left and right swapped, yaw and sideways travel negated): training mirrors
 clips at random, and with `mirror_average` the IDM reads a clip as the mean of its reading of the
-clip and of the mirrored reading of its mirror.
+clip and of the mirrored reading of its mirror. A clip played backwards shows the opposite turns:
+with `reverse_average` the camera is read as the mean of the clip's reading and that of the clip
+played backwards, undone (`reverse`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name
                          "pitch": 3, "yaw": 3, "camera": 2, "travel": 3}
 CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
 TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0.22 blocks a tick)
+# The heads a clip played backwards reads as well: those of the camera, whose turns undo themselves.
+TIME_REVERSIBLE: tuple[str, ...] = ("pitch", "yaw", "camera")
+FLOW_TERMS_SCALE = 32.0  # brings the Lucas-Kanade products (about 0.01 on voxel frames) near 1
 # What a left-right mirror does: the classes of these 3-way heads swap 1 and 2, and these
 # regressions change the sign of their components.
 MIRROR_SWAPPED: tuple[str, ...] = ("strafe", "yaw")
@@ -66,6 +74,8 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         temporal_layers: int = 3,
         kernel_size: int = 5,
         mirror_average: bool = False,
+        flow_terms: bool = False,
+        reverse_average: bool = False,
     ) -> None:
         super().__init__()
         if width < 16 or height < 16 or kernel_size % 2 == 0:
@@ -76,7 +86,7 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             layers.append(_conv(cin, cout, 2))
             cin = cout
         self.frame_encoder = nn.Sequential(*layers)
-        motion, channels = [], 6
+        motion, channels = [], 6 + 5 * flow_terms
         for cout in frame_channels:
             motion.append(_conv(channels, cout, 2))
             channels = cout
@@ -128,7 +138,8 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             raise ValueError(f"the IDM needs at least 2 frames per clip, got {t}")
         maps = self.frame_encoder(images.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, C, h', w']
         before, after = maps[:, :-1], maps[:, 1:]
-        pixels = torch.cat([images[:, :-1], images[:, 1:]], dim=2).flatten(0, 1)  # [B*(T-1), 6, h, w]
+        pixels = [images[:, :-1], images[:, 1:]] + ([flow_terms(images)] if self.config.flow_terms else [])
+        pixels = torch.cat(pixels, dim=2).flatten(0, 1)  # [B*(T-1), 6 (+5), h, w]
         motion = self.motion_encoder(pixels).unflatten(0, (b, t - 1))  # [B, T-1, C, h', w']
         pairs = torch.cat([before, after, after - before, motion], dim=2).flatten(0, 1)  # [B*(T-1), 4C, ...]
         x = self.project(self.pair_encoder(pairs).flatten(1)).unflatten(0, (b, t - 1))  # [B, T-1, D]
@@ -141,12 +152,33 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
     @torch.no_grad()
     def predict(self, frames: torch.Tensor | np.ndarray) -> list[ControlLabels]:
         """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is); with
-        `mirror_average`, from the mean of the outputs of the clip and of its mirror, mirrored back."""
+        `mirror_average`, from the mean of the outputs of the clip and of its mirror, mirrored back;
+        with `reverse_average`, the camera from the mean of that and of the clip played backwards."""
+        out = self._read(frames)
+        if self.config.reverse_average:
+            backwards = reverse(self._read(torch.as_tensor(frames).flip(1)))  # [B, T, ...]: T flipped
+            out.update({name: (out[name] + value) / 2 for name, value in backwards.items()})
+        return decode_outputs(out)
+
+    def _read(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
         out = self(frames)
         if self.config.mirror_average:
             mirrored = mirror(self(torch.as_tensor(frames).flip(3)))  # [B, T, H, W, 3]: W flipped
             out = {name: (value + mirrored[name]) / 2 for name, value in out.items()}
-        return decode_outputs(out)
+        return out
+
+
+def flow_terms(images: torch.Tensor) -> torch.Tensor:
+    """Frames [B, T, 3, h, w] -> the Lucas-Kanade products of each pair [B, T-1, 5, h, w]:
+    Ix*It, Iy*It, Ix*Ix, Iy*Iy, Ix*Iy of the grey frames, where Ix, Iy are the gradients of the
+    pair's mean and It its change, times `FLOW_TERMS_SCALE`. Over a patch that shifts by (u, v)
+    pixels, sum(Ix*It) = -(u sum(Ix*Ix) + v sum(Ix*Iy)) and likewise for Iy."""
+    grey = images.mean(2)  # [B, T, h, w]
+    change = grey[:, 1:] - grey[:, :-1]  # [B, T-1, h, w]
+    mean = F.pad((grey[:, 1:] + grey[:, :-1]) / 2, (1, 1, 1, 1), mode="replicate")  # [B, T-1, h+2, w+2]
+    gx = (mean[..., 1:-1, 2:] - mean[..., 1:-1, :-2]) / 2
+    gy = (mean[..., 2:, 1:-1] - mean[..., :-2, 1:-1]) / 2
+    return FLOW_TERMS_SCALE * torch.stack([gx * change, gy * change, gx * gx, gy * gy, gx * gy], dim=2)
 
 
 def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -160,6 +192,16 @@ def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for name, signs in MIRROR_SIGNS.items():
         if name in values:
             out[name] = values[name] * values[name].new_tensor(signs)
+    return out
+
+
+def reverse(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Outputs {name: [B, T-1, n]} of a clip played backwards -> the camera outputs of the clip.
+    Transition t of the backwards clip is transition T-t of the clip undone: the opposite turn.
+    The keys have no such reading (a key changes the velocity, and coasting backwards is not a key)."""
+    out = {name: values[name].flip(1) for name in TIME_REVERSIBLE}
+    out["pitch"], out["yaw"] = out["pitch"][..., [0, 2, 1]], out["yaw"][..., [0, 2, 1]]
+    out["camera"] = -out["camera"]
     return out
 
 
