@@ -41,14 +41,8 @@ from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.protocol import PROTOCOLS, Protocol
 from gameworld.metrics.report import gameworld_names, write_mp4, write_report
 from gameworld.modeldir import read_config, resolve_model_dir
-from gameworld.models.idm import InverseDynamicsModel
+from gameworld.models.idm import load_idm
 from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
-
-
-def load_idm(path: Path, device: str) -> InverseDynamicsModel:
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: no IDM here (config.json + safetensors from training.train_idm)")
-    return InverseDynamicsModel.from_pretrained(path).to(device).eval()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -133,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = WorldEngine.from_pretrained(model_dir, device=device, seed=args.seed, **overrides)
         idm_dir = args.idm or model_dir / "idm"
         scorers = Scorers(
-            idm=load_idm(idm_dir, device) if args.idm or idm_dir.is_dir() else None,
+            idm=load_idm(idm_dir).to(device).eval() if args.idm or idm_dir.is_dir() else None,
             lpips=LPIPS.from_file(args.lpips, args.lpips_net).to(device) if args.lpips else None,
             i3d=I3DFeatures(args.i3d, call_kwargs=args.i3d_kwargs, device=device) if args.i3d else None,
             encoder=ImageFeatures(args.encoder, args.encoder_resolution, args.encoder_normalise, device)

@@ -11,7 +11,7 @@ from eval.speed import random_engine_parts
 from gameworld.actions import Action, ActionSpace
 from gameworld.engine import WorldEngine
 from gameworld.modeldir import load_model_dir, save_model_dir
-from gameworld.models.idm import InverseDynamicsModel
+from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel, load_idm
 from gameworld.motion_prior import MotionPrior, feature_names
 from training import export
 
@@ -100,3 +100,17 @@ def test_export_ships_a_tokenizer_with_the_same_latents_and_refuses_another(trai
         export.main([*args, str(tmp_path / "other"), "--out", str(tmp_path / "no")])
     assert f"{tmp_path / 'other'}: makes other latents than the tokenizer of" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_export_halves_every_member_of_an_idm_ensemble_and_keeps_their_reports(trained, tmp_path):
+    single = tmp_path / "single"
+    (trained / "idm").rename(single)
+    IDMEnsemble([InverseDynamicsModel.from_pretrained(single)] * 2).save_pretrained(trained / "idm")
+    (trained / "idm" / "member_1" / export.IDM_REPORT).write_text('{"steps": 2}')
+    out = tmp_path / "shipped"
+    assert export.main(["--model", str(trained), "--out", str(out)]) == 0
+    weights = "diffusion_pytorch_model.safetensors"
+    assert all(dtypes(out / "idm" / f"member_{i}" / weights) == {"F16"} for i in (0, 1))
+    assert (out / "idm" / "member_1" / export.IDM_REPORT).read_text() == '{"steps": 2}'
+    assert not (out / "idm" / "member_0" / export.IDM_REPORT).exists()
+    assert isinstance(load_idm(out / "idm"), IDMEnsemble)

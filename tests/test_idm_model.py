@@ -19,12 +19,15 @@ from gameworld.metrics.controls import (
     travel_of_poses,
 )
 from gameworld.models.idm import (
+    ENSEMBLE_FILE,
     HEADS,
+    IDMEnsemble,
     InverseDynamicsModel,
     class_weights,
     decode_outputs,
     flow_terms,
     idm_loss,
+    load_idm,
     mirror,
 )
 from gameworld.voxel import VoxelWorld
@@ -167,6 +170,42 @@ def test_an_idm_with_flow_terms_reads_clips_and_round_trips(tmp_path, make_frame
     assert again.config.flow_terms and again.motion_encoder[0][0].in_channels == 11
     for name, value in again(frames).items():
         torch.testing.assert_close(value, out[name], rtol=0, atol=1e-6)
+
+
+def test_an_ensemble_reads_from_the_mean_of_its_members_and_round_trips(tmp_path, make_frames):
+    torch.manual_seed(0)
+    members = [InverseDynamicsModel(**SMALL, mirror_average=True).eval(),
+               InverseDynamicsModel(**SMALL).eval()]
+    frames = make_frames(9, height=18, width=32)[None]
+    ensemble = IDMEnsemble(members).eval()
+    mean = {name: (a + members[1].read(frames)[name]) / 2 for name, a in members[0].read(frames).items()}
+    expected = decode_outputs(mean)[0]
+    read = ensemble.predict(frames)[0]
+    assert np.array_equal(read.camera, expected.camera) and np.allclose(read.camera_deg, expected.camera_deg)
+    alone = [member.predict(frames)[0] for member in members]
+    assert any(not np.array_equal(read.camera, one.camera) for one in alone)  # not just one member's reading
+    assert torch.equal(ensemble.frame_features(frames), members[0].frame_features(frames))
+
+    ensemble.save_pretrained(tmp_path / "idm")
+    again = load_idm(tmp_path / "idm").eval()
+    assert isinstance(again, IDMEnsemble) and again.members[0].config.mirror_average
+    assert np.allclose(again.predict(frames)[0].camera_deg, read.camera_deg, atol=1e-5)
+    members[1].save_pretrained(tmp_path / "single")
+    assert isinstance(load_idm(tmp_path / "single"), InverseDynamicsModel)
+
+
+def test_a_bad_idm_directory_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no IDM here"):
+        load_idm(tmp_path)
+    (tmp_path / ENSEMBLE_FILE).write_text('{"members": []}')
+    with pytest.raises(ValueError, match="ensemble.json.*must name the member folders"):
+        load_idm(tmp_path)
+    (tmp_path / ENSEMBLE_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="ensemble.json: not a list of members"):
+        load_idm(tmp_path)
+    (tmp_path / ENSEMBLE_FILE).write_text('{"members": ["gone"]}')
+    with pytest.raises(FileNotFoundError, match="gone: no IDM here"):
+        load_idm(tmp_path)
 
 
 def test_bad_input_is_named():

@@ -26,7 +26,7 @@ import torch
 from gameworld.atomic import staged_directory
 from gameworld.modeldir import load_model_dir, resolve_model_dir, write_config
 from gameworld.models.dit import NextFrameDiT
-from gameworld.models.idm import InverseDynamicsModel
+from gameworld.models.idm import load_idm
 from gameworld.models.tokenizer import FrameTokenizer
 from gameworld.motion_prior import PRIOR_NAME
 
@@ -62,10 +62,9 @@ def export_model_dir(
             staging / "world_model"
         )
         if (source / "idm").is_dir():
-            idm = InverseDynamicsModel.from_pretrained(source / "idm", torch_dtype=dtype)
-            idm.save_pretrained(staging / "idm")
-            if (source / "idm" / IDM_REPORT).is_file():
-                shutil.copy2(source / "idm" / IDM_REPORT, staging / "idm")
+            load_idm(source / "idm", torch_dtype=dtype).save_pretrained(staging / "idm")
+            for report in (source / "idm").rglob(IDM_REPORT):  # an ensemble's members have one each
+                shutil.copy2(report, staging / "idm" / report.relative_to(source / "idm"))
         write_config(staging, config)
         if (source / PRIOR_NAME).is_file():
             shutil.copy2(source / PRIOR_NAME, staging)

@@ -37,7 +37,7 @@ from gameworld.metrics.image import feature_cosine, mean_colour, mse, psnr, psnr
 from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.motion import apply_motion, ego_motion, response_by_group
 from gameworld.metrics.protocol import Protocol, ScoreClip, long_rollout_actions, revisit_actions
-from gameworld.models.idm import InverseDynamicsModel
+from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel
 from gameworld.motion_prior import MotionPrior, moves_view
 
 HORIZONS = (1, 8, 16, 64)
@@ -53,7 +53,7 @@ Generator = Callable[[np.ndarray, list[Action], list[Action]], np.ndarray]
 class Scorers:
     """The networks metrics need; any may be missing (its metrics are then reported as not computed)."""
 
-    idm: InverseDynamicsModel | None = None
+    idm: InverseDynamicsModel | IDMEnsemble | None = None
     lpips: LPIPS | None = None
     i3d: I3DFeatures | None = None
     encoder: ImageFeatures | None = None  # the consistency features (default: the IDM's frame encoder)

@@ -27,10 +27,13 @@ the mirrored actions (left and right swapped, yaw and sideways travel negated): 
 clips at random, and with `mirror_average` the IDM reads a clip as the mean of its reading of the
 clip and of the mirrored reading of its mirror. A clip played backwards shows the opposite turns:
 with `reverse_average` the camera is read as the mean of the clip's reading and that of the clip
-played backwards, undone (`reverse`).
+played backwards, undone (`reverse`). An `IDMEnsemble` reads a clip with several IDMs at once.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,6 +42,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
+from gameworld.atomic import write_text_atomic
 from gameworld.metrics.controls import BINARY_KEYS, DEAD_ZONE_DEG, KEY_GROUPS, ControlLabels, axis_state
 
 # head name -> number of logits; "pitch"/"yaw" are the 3 axis states of `gameworld.metrics.controls`.
@@ -48,6 +52,7 @@ CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
 TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0.22 blocks a tick)
 # The heads a clip played backwards reads as well: those of the camera, whose turns undo themselves.
 TIME_REVERSIBLE: tuple[str, ...] = ("pitch", "yaw", "camera")
+ENSEMBLE_FILE = "ensemble.json"  # in an IDM directory: the member folders of an `IDMEnsemble`
 FLOW_TERMS_SCALE = 32.0  # brings the Lucas-Kanade products (about 0.01 on voxel frames) near 1
 # What a left-right mirror does: the classes of these 3-way heads swap 1 and 2, and these
 # regressions change the sign of their components.
@@ -151,21 +156,73 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def predict(self, frames: torch.Tensor | np.ndarray) -> list[ControlLabels]:
-        """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is); with
-        `mirror_average`, from the mean of the outputs of the clip and of its mirror, mirrored back;
-        with `reverse_average`, the camera from the mean of that and of the clip played backwards."""
-        out = self._read(frames)
-        if self.config.reverse_average:
-            backwards = reverse(self._read(torch.as_tensor(frames).flip(1)))  # [B, T, ...]: T flipped
-            out.update({name: (out[name] + value) / 2 for name, value in backwards.items()})
-        return decode_outputs(out)
+        """Per clip, the labels the IDM reads (frame 0 gets the null action, as `a[0]` is)."""
+        return decode_outputs(self.read(frames))
 
-    def _read(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
+    @torch.no_grad()
+    def read(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
+        """The outputs `predict` decodes: the forward's; with `mirror_average`, the mean of the outputs
+        of the clip and of its mirror, mirrored back; with `reverse_average`, the camera's the mean of
+        that and of the clip played backwards, undone."""
+        out = self._read_both_ways(frames)
+        if self.config.reverse_average:
+            backwards = reverse(self._read_both_ways(torch.as_tensor(frames).flip(1)))  # T flipped
+            out.update({name: (out[name] + value) / 2 for name, value in backwards.items()})
+        return out
+
+    def _read_both_ways(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
         out = self(frames)
         if self.config.mirror_average:
             mirrored = mirror(self(torch.as_tensor(frames).flip(3)))  # [B, T, H, W, 3]: W flipped
             out = {name: (value + mirrored[name]) / 2 for name, value in out.items()}
         return out
+
+
+class IDMEnsemble(nn.Module):
+    """IDMs that read a clip together, from the mean of their outputs (`InverseDynamicsModel.read`).
+
+    Its directory holds one IDM directory per member and `ensemble.json` naming them; `load_idm`
+    reads either kind. The feature cosines of evaluation use the first member's frame encoder.
+    """
+
+    def __init__(self, members: list[InverseDynamicsModel]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an IDM ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def frame_features(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.members[0].frame_features(frames)
+
+    @torch.no_grad()
+    def predict(self, frames: torch.Tensor | np.ndarray) -> list[ControlLabels]:
+        outs = [member.read(frames) for member in self.members]
+        return decode_outputs({name: torch.stack([out[name] for out in outs]).mean(0) for name in outs[0]})
+
+    def save_pretrained(self, path: str | Path) -> None:
+        path = Path(path)
+        names = [f"member_{i}" for i in range(len(self.members))]
+        for name, member in zip(names, self.members, strict=True):
+            member.save_pretrained(path / name)
+        write_text_atomic(path / ENSEMBLE_FILE, json.dumps({"members": names}, indent=2) + "\n")
+
+
+def load_idm(path: str | Path, torch_dtype: torch.dtype | None = None) -> InverseDynamicsModel | IDMEnsemble:
+    """The IDM in directory `path`: one `InverseDynamicsModel`, or an `IDMEnsemble` where the
+    directory has `ensemble.json`."""
+    path = Path(path)
+    if (path / ENSEMBLE_FILE).is_file():
+        try:
+            names = json.loads((path / ENSEMBLE_FILE).read_text())["members"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path / ENSEMBLE_FILE}: not a list of members ({err})") from None
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{path / ENSEMBLE_FILE}: 'members' must name the member folders, got {names!r}")
+        return IDMEnsemble([load_idm(path / name, torch_dtype) for name in names])
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no IDM here (config.json + safetensors from training.train_idm, "
+                                f"or {ENSEMBLE_FILE} and its members)")
+    return InverseDynamicsModel.from_pretrained(path, torch_dtype=torch_dtype)
 
 
 def flow_terms(images: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ case $SCALE in
     DISTILL_STEPS=1500 DISTILL_MIN=${DISTILL_MIN:-1.5} DISTILL_BATCH=32 DISTILL_VAL=1500
     IDM_STEPS=6000 IDM_EPISODES=192 IDM_VAL_EPISODES=16 IDM_FRAMES=400
     ;;
-  cpu)  # what fits a 2-core CPU in an afternoon: about 6 hours (world model 170 min, IDM 58, decoder 45)
+  cpu)  # what fits a 2-core CPU in a day: about 8 hours (world model 170 min, two IDMs 80-90 each, decoder 45)
     EPISODES=32 FRAMES=400 VAL_EPISODES=4
     TOK_STEPS=2200 TOK_MIN=${TOK_MIN:-37} TOK_BATCH=4 DEC_STEPS=3000 DEC_MIN=${DEC_MIN:-45} DEC_BATCH=8
     WORLD_STEPS=4200 WORLD_MIN=${WORLD_MIN:-170} WORLD_BATCH=4 WORLD_VAL=0
@@ -125,9 +125,15 @@ if wants idm; then  # its own small episodes: the IDM keeps every frame in memor
     --episodes $((2 * IDM_EPISODES)) --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 200000
   stage idm_data_val $PYTHON datasets/generate.py --out "$DATA/idm_val" --episodes $IDM_VAL_EPISODES \
     --frames $IDM_FRAMES --size 192x108 --workers "$WORKERS" --seed 300000
+  # two IDMs, the second also given each frame pair's Lucas-Kanade products (model.flow_terms);
+  # evaluation reads a clip with both (training.idm_ensemble)
   stage idm $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
     data.episodes="$DATA/idm_train" validation.episodes="$DATA/idm_val" train.out_dir="$RUN/idm" \
-    train.max_steps=$IDM_STEPS out="$MODEL_OUT/idm"
+    train.max_steps=$IDM_STEPS out="$RUN/idm/idm"
+  stage idm_flow $PYTHON -m training.train_idm --config training/configs/idm_default.yaml \
+    data.episodes="$DATA/idm_train" validation.episodes="$DATA/idm_val" train.out_dir="$RUN/idm_flow" \
+    train.max_steps=$IDM_STEPS model.flow_terms=true out="$RUN/idm_flow/idm"
+  stage idm_ensemble $PYTHON -m training.idm_ensemble --out "$MODEL_OUT/idm" "$RUN/idm/idm" "$RUN/idm_flow/idm"
 fi
 
 echo "model directory: $MODEL_OUT (teacher: $RUN/world/model)" >&2
