@@ -26,7 +26,7 @@ from gameworld.metrics.controls import (  # noqa: E402
 )
 from gameworld.metrics.protocol import Protocol  # noqa: E402
 from gameworld.modeldir import read_config, resolve_model_dir  # noqa: E402
-from gameworld.models.idm import InverseDynamicsModel  # noqa: E402
+from gameworld.models.idm import load_idm  # noqa: E402
 from gameworld.ui import EngineSource, GameLoop  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -42,7 +42,7 @@ def test_the_default_ships_as_a_small_distilled_16_9_model_with_its_idm_and_card
     config = read_config(path)
     assert config.width >= 192 and config.width * 9 == config.height * 16 and config.fps == 20
     assert config.distilled and 1 <= config.sampler.steps <= 4
-    assert (path / "idm" / "config.json").is_file() and (path / "README.md").is_file()
+    assert (path / "idm" / "ensemble.json").is_file() and (path / "README.md").is_file()
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     assert size < MAX_MIB * 2**20, f"{size / 2**20:.1f} MiB"
 
@@ -78,7 +78,7 @@ def test_the_shipped_idm_reads_ground_truth_clips_above_chance():
     protocol = Protocol("quick", frames=17)
     clips = {clip.name: clip for clip in protocol.clips()}
     names = ["forward", "back", "left", "right", "camera_l", "camera_r", "camera_up", "camera_down", "empty"]
-    idm = InverseDynamicsModel.from_pretrained(resolve_model_dir("default") / "idm").eval()
+    idm = load_idm(resolve_model_dir("default") / "idm").eval()
     predicted, made = [], []
     for name in names:
         _, truth, _, poses = protocol.ground_truth(clips[name])
