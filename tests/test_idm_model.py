@@ -178,7 +178,8 @@ def test_an_ensemble_reads_from_the_mean_of_its_members_and_round_trips(tmp_path
                InverseDynamicsModel(**SMALL).eval()]
     frames = make_frames(9, height=18, width=32)[None]
     ensemble = IDMEnsemble(members).eval()
-    mean = {name: (a + members[1].read(frames)[name]) / 2 for name, a in members[0].read(frames).items()}
+    first, second = (member.read(frames) for member in members)
+    mean = {name: (first[name] + second[name]) / 2 for name in first}
     expected = decode_outputs(mean)[0]
     read = ensemble.predict(frames)[0]
     assert np.array_equal(read.camera, expected.camera) and np.allclose(read.camera_deg, expected.camera_deg)

@@ -26,12 +26,11 @@ import torch
 from gameworld.atomic import staged_directory
 from gameworld.modeldir import load_model_dir, resolve_model_dir, write_config
 from gameworld.models.dit import NextFrameDiT
-from gameworld.models.idm import load_idm
+from gameworld.models.idm import IDM_REPORT, load_idm
 from gameworld.models.tokenizer import FrameTokenizer
 from gameworld.motion_prior import PRIOR_NAME
 
 MODEL_CARD = "README.md"
-IDM_REPORT = "held_out_accuracy.json"
 
 
 def export_model_dir(

@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 
 from gameworld.atomic import staged_directory
-from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel, load_idm
-from training.export import IDM_REPORT
+from gameworld.models.idm import IDM_REPORT, IDMEnsemble, InverseDynamicsModel, load_idm
 
 
 def make_ensemble(members: list[Path], out: Path, torch_dtype: torch.dtype | None = None) -> IDMEnsemble:

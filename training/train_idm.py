@@ -49,7 +49,7 @@ from gameworld.metrics.controls import (
     travel_of_poses,
     turns_of_poses,
 )
-from gameworld.models.idm import InverseDynamicsModel, class_weights, idm_loss, mirror
+from gameworld.models.idm import IDM_REPORT, InverseDynamicsModel, class_weights, idm_loss, mirror
 from training import distributed
 from training.config import to_dict
 from training.distributed import DistEnv
@@ -301,7 +301,7 @@ def run(cfg: IDMJob, env: DistEnv) -> Path | None:
             "train_episodes": len(clips.frames), "train_clips": len(clips), "clip_len": cfg.data.clip_len,
             "validation_episodes": cfg.validation.episodes,
         }
-        write_text_atomic(out / "held_out_accuracy.json", json.dumps(report, indent=2) + "\n")
+        write_text_atomic(out / IDM_REPORT, json.dumps(report, indent=2) + "\n")
         print(f"IDM written to {out}", file=sys.stderr)
     distributed.barrier(env)
     return out

@@ -53,6 +53,7 @@ TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0
 # The heads a clip played backwards reads as well: those of the camera, whose turns undo themselves.
 TIME_REVERSIBLE: tuple[str, ...] = ("pitch", "yaw", "camera")
 ENSEMBLE_FILE = "ensemble.json"  # in an IDM directory: the member folders of an `IDMEnsemble`
+IDM_REPORT = "held_out_accuracy.json"  # in an IDM directory: the training job's held-out accuracy
 FLOW_TERMS_SCALE = 32.0  # brings the Lucas-Kanade products (about 0.01 on voxel frames) near 1
 # What a left-right mirror does: the classes of these 3-way heads swap 1 and 2, and these
 # regressions change the sign of their components.
@@ -245,11 +246,16 @@ def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for name in MIRROR_SWAPPED:
         if name in values:
             value = values[name]
-            out[name] = value[..., [0, 2, 1]] if value.is_floating_point() else (3 - value) % 3
+            out[name] = _other_way(value) if value.is_floating_point() else (3 - value) % 3
     for name, signs in MIRROR_SIGNS.items():
         if name in values:
             out[name] = values[name] * values[name].new_tensor(signs)
     return out
+
+
+def _other_way(logits: torch.Tensor) -> torch.Tensor:
+    """Logits [..., 3] of a 3-way head (none, one way, the other) with its two ways swapped."""
+    return logits[..., [0, 2, 1]]
 
 
 def reverse(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -257,7 +263,7 @@ def reverse(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     Transition t of the backwards clip is transition T-t of the clip undone: the opposite turn.
     The keys have no such reading (a key changes the velocity, and coasting backwards is not a key)."""
     out = {name: values[name].flip(1) for name in TIME_REVERSIBLE}
-    out["pitch"], out["yaw"] = out["pitch"][..., [0, 2, 1]], out["yaw"][..., [0, 2, 1]]
+    out["pitch"], out["yaw"] = _other_way(out["pitch"]), _other_way(out["yaw"])
     out["camera"] = -out["camera"]
     return out
 
