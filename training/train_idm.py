@@ -13,13 +13,12 @@ jump and attack were held and where the camera turned (see `gameworld.models.idm
 beside them the player's travel that the recorded poses show (`loss.travel`). Frames are blurred,
 noised and colour-shifted at random while training, so that the IDM also reads the softer frames
 of a world model, and half the clips are mirrored left to right with their actions
-(`augment.mirror`); with `augment.reverse`, clips are also played backwards for the camera heads
-(their turns undone, their keys left out), to go with `model.reverse_average`; the rare classes
-weigh more in the loss (`loss.balance`). The "controls" player holds the evaluation's key and
-camera combinations half of the time and the default player plays naturally; the IDM learns from
-both (the episodes are found in every folder under `data.episodes`), and the held-out episodes are
-natural play in other worlds. Held-out accuracy per key group and camera direction is logged at
-each validation and written to `<out>/held_out_accuracy.json` beside the exported IDM.
+(`augment.mirror`); the rare classes weigh more in the loss (`loss.balance`). The "controls" player
+holds the evaluation's key and camera combinations half of the time and the default player plays
+naturally; the IDM learns from both (the episodes are found in every folder under
+`data.episodes`), and the held-out episodes are natural play in other worlds. Held-out
+accuracy per key group and camera direction is logged at each validation and written to
+`<out>/held_out_accuracy.json` beside the exported IDM.
 """
 
 from __future__ import annotations
@@ -50,14 +49,7 @@ from gameworld.metrics.controls import (
     travel_of_poses,
     turns_of_poses,
 )
-from gameworld.models.idm import (
-    IDM_REPORT,
-    InverseDynamicsModel,
-    class_weights,
-    idm_loss,
-    mirror,
-    played_backwards,
-)
+from gameworld.models.idm import IDM_REPORT, InverseDynamicsModel, class_weights, idm_loss, mirror
 from training import distributed
 from training.config import to_dict
 from training.distributed import DistEnv
@@ -78,7 +70,6 @@ class AugmentConfig:
     noise: float = 8.0  # largest Gaussian noise std (0..255 scale)
     colour: float = 0.1  # largest per-channel gain change
     mirror: float = 0.5  # chance of a clip mirrored left to right, its actions with it
-    reverse: float = 0.0  # chance of a clip played backwards, its camera turns undone, its keys unknown
 
 
 @dataclass
@@ -199,26 +190,10 @@ def mirror_some(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Mirror each clip of frames [B, T, H, W, 3] left to right with probability `chance`, and its
     labels {name: [B, T-1, ...]} with it (`gameworld.models.idm.mirror`)."""
-    return _change_some(frames, labels, chance, generator, frames.flip(3), mirror(labels))
-
-
-def reverse_some(
-    frames: torch.Tensor, labels: dict[str, torch.Tensor], chance: float, generator: torch.Generator
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Play each clip of frames [B, T, H, W, 3] backwards with probability `chance`, its labels
-    {name: [B, T-1, ...]} with it: the camera's undone, the keys' and the travel's left out
-    (`gameworld.models.idm.played_backwards`)."""
-    return _change_some(frames, labels, chance, generator, frames.flip(1), played_backwards(labels))
-
-
-def _change_some(
-    frames: torch.Tensor, labels: dict[str, torch.Tensor], chance: float, generator: torch.Generator,
-    changed_frames: torch.Tensor, changed_labels: dict[str, torch.Tensor],
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Per clip, with probability `chance`, the changed frames and labels instead of the clip's own."""
-    pick = torch.rand(frames.shape[0], generator=generator, device=frames.device) < chance  # [B]
-    frames = torch.where(pick[:, None, None, None, None], changed_frames, frames)
-    labels = {name: torch.where(pick.view(-1, *[1] * (value.ndim - 1)), changed_labels[name], value)
+    flip = torch.rand(frames.shape[0], generator=generator, device=frames.device) < chance  # [B]
+    frames = torch.where(flip[:, None, None, None, None], frames.flip(3), frames)
+    mirrored = mirror(labels)
+    labels = {name: torch.where(flip.view(-1, *[1] * (value.ndim - 1)), mirrored[name], value)
               for name, value in labels.items()}
     return frames, labels
 
@@ -310,7 +285,6 @@ def run(cfg: IDMJob, env: DistEnv) -> Path | None:
         frames = augment(frames.to(env.device), cfg.augment, generator)
         labels = batch_labels(actions.to(env.device), space, travel.to(env.device))
         frames, labels = mirror_some(frames, labels, cfg.augment.mirror, generator)
-        frames, labels = reverse_some(frames, labels, cfg.augment.reverse, generator)
         return idm_loss(model(frames), labels, weights, cfg.loss.travel)
 
     trainer = Trainer(cfg.train, idm, clips, loss, env, config=to_dict(cfg))

@@ -27,9 +27,7 @@ the mirrored actions (left and right swapped, yaw and sideways travel negated): 
 clips at random, and with `mirror_average` the IDM reads a clip as the mean of its reading of the
 clip and of the mirrored reading of its mirror. A clip played backwards shows the opposite turns:
 with `reverse_average` the camera is read as the mean of the clip's reading and that of the clip
-played backwards, undone (`reverse`); training can show clips played backwards with their camera
-labels undone and their keys unknown (`played_backwards`), so that such a reading is one the IDM
-has learnt. An `IDMEnsemble` reads a clip with several IDMs at once.
+played backwards, undone (`reverse`). An `IDMEnsemble` reads a clip with several IDMs at once.
 """
 
 from __future__ import annotations
@@ -55,7 +53,6 @@ TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0
 # The heads a clip played backwards reads as well: those of the camera, whose turns undo themselves.
 TIME_REVERSIBLE: tuple[str, ...] = ("pitch", "yaw", "camera")
 ENSEMBLE_FILE = "ensemble.json"  # in an IDM directory: the member folders of an `IDMEnsemble`
-UNKNOWN = -1  # a key label the loss leaves out (the keys of a clip played backwards)
 IDM_REPORT = "held_out_accuracy.json"  # in an IDM directory: the training job's held-out accuracy
 FLOW_TERMS_SCALE = 32.0  # brings the Lucas-Kanade products (about 0.01 on voxel frames) near 1
 # What a left-right mirror does: the classes of these 3-way heads swap 1 and 2, and these
@@ -244,16 +241,12 @@ def flow_terms(images: torch.Tensor) -> torch.Tensor:
 
 def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Outputs or labels {name: [B, T-1(, n)]} of a clip -> those of its left-right mirror. Class
-    logits [..., 3] of `MIRROR_SWAPPED` swap their last two; class indices swap 1 and 2 (`UNKNOWN`
-    stays)."""
+    logits [..., 3] of `MIRROR_SWAPPED` swap their last two; class indices swap 1 and 2."""
     out = dict(values)
     for name in MIRROR_SWAPPED:
         if name in values:
             value = values[name]
-            if value.is_floating_point():
-                out[name] = _other_way(value)
-            else:
-                out[name] = torch.where(value == UNKNOWN, value, (3 - value) % 3)
+            out[name] = _other_way(value) if value.is_floating_point() else (3 - value) % 3
     for name, signs in MIRROR_SIGNS.items():
         if name in values:
             out[name] = values[name] * values[name].new_tensor(signs)
@@ -272,17 +265,6 @@ def reverse(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {name: values[name].flip(1) for name in TIME_REVERSIBLE}
     out["pitch"], out["yaw"] = _other_way(out["pitch"]), _other_way(out["yaw"])
     out["camera"] = -out["camera"]
-    return out
-
-
-def played_backwards(labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Training labels {name: [B, T-1(, n)]} of a clip -> those of the clip played backwards: the
-    opposite turns in the opposite order, the keys `UNKNOWN` and the travel NaN (both left out of
-    the loss: coasting backwards is no key, see `reverse`)."""
-    out = {name: torch.full_like(labels[name], UNKNOWN) for name in (*KEY_GROUPS, *BINARY_KEYS)}
-    out["camera_deg"] = -labels["camera_deg"].flip(1)
-    if "travel" in labels:
-        out["travel"] = torch.full_like(labels["travel"], float("nan"))
     return out
 
 
@@ -343,9 +325,8 @@ def idm_loss(
     travel) against `labels` {name: [B, T-1(, n)]}.
 
     `weights` (from `class_weights`): per-class weights of the cross-entropies, the positive weight
-    of the binary keys. Key labels `UNKNOWN` are left out (a head's term is the mean over the known
-    ones). `labels["travel"]` [B, T-1, 3] in blocks is NaN on clips without poses, which the travel
-    term leaves out; `travel_weight` scales that term.
+    of the binary keys. `labels["travel"]` [B, T-1, 3] in blocks is NaN on clips without poses,
+    which the travel term leaves out; `travel_weight` scales that term.
     """
     weights = weights or {}
 
@@ -355,17 +336,11 @@ def idm_loss(
     camera = labels["camera_deg"]  # [B, T-1, 2]
     terms = {}
     for name, target in _class_targets(labels).items():
-        known = (target != UNKNOWN).flatten()  # [B*(T-1)]
-        target = target.flatten().clamp_min(0)
-        per = F.cross_entropy(out[name].flatten(0, 1), target, weight=weight(name), reduction="none")
-        share = known.float() if weight(name) is None else weight(name)[target] * known
-        terms[name] = (per * known).sum() / share.sum().clamp_min(1e-12)  # the weighted mean of the known
+        terms[name] = F.cross_entropy(out[name].flatten(0, 1), target.flatten(), weight=weight(name))
     for name in BINARY_KEYS:
-        known = labels[name] != UNKNOWN  # [B, T-1]
-        per = F.binary_cross_entropy_with_logits(
-            out[name][..., 0], labels[name].clamp_min(0).float(), pos_weight=weight(name), reduction="none"
+        terms[name] = F.binary_cross_entropy_with_logits(
+            out[name][..., 0], labels[name].float(), pos_weight=weight(name)
         )
-        terms[name] = (per * known).sum() / known.sum().clamp_min(1)
     terms["camera"] = F.smooth_l1_loss(out["camera"], camera / CAMERA_SCALE_DEG, beta=0.1)
     travel = labels.get("travel")
     known = None if travel is None else ~travel.isnan().any(-1)  # [B, T-1]
