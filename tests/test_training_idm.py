@@ -12,7 +12,7 @@ import torch
 
 from gameworld.actions import Action
 from gameworld.data import find_episodes, open_episode
-from gameworld.metrics.controls import CAMERA_CLASS_NAMES, travel_of_poses
+from gameworld.metrics.controls import CAMERA_CLASS_NAMES, actions_as_made, travel_of_poses
 from gameworld.models.idm import InverseDynamicsModel, mirror
 from gameworld.voxel.episodes import write_voxel_episode
 from training import train_idm
@@ -49,10 +49,10 @@ def test_camera_labels_are_the_turns_the_poses_show_where_the_pitch_stops():
     held_up = [Action.null()] + [Action.of("forward", camera=(-5.0, 2.0))] * 3
     poses = [{"pitch": -82.0, "yaw": 10.0}, {"pitch": -87.0, "yaw": 12.0}, {"pitch": -90.0, "yaw": 14.0},
              {"pitch": -90.0, "yaw": 16.0}]
-    made = train_idm.actions_as_made(held_up, [{"pose": pose} for pose in poses])
+    made = actions_as_made(held_up, [{"pose": pose} for pose in poses])
     assert [a.camera for a in made] == [(0.0, 0.0), (-5.0, 2.0), (-3.0, 2.0), (0.0, 2.0)]
     assert all(a.keys == b.keys for a, b in zip(made, held_up, strict=True))
-    assert train_idm.actions_as_made(held_up, [{}] * 4) == held_up  # no poses: the actions as they are
+    assert actions_as_made(held_up, [{}] * 4) == held_up  # no poses: the actions as they are
 
 
 def test_clips_carry_the_travel_the_poses_show_and_mirroring_flips_frames_and_labels_together(episodes):

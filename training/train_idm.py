@@ -34,20 +34,16 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from gameworld.actions import Action, ActionSpace
+from gameworld.actions import ActionSpace
 from gameworld.atomic import write_text_atomic
 from gameworld.data import find_episodes, open_episode
 from gameworld.metrics.controls import (
-    CAMERA_CLASS_NAMES,
     GROUPS,
-    ControlLabels,
-    camera_accuracy_by_margin,
-    class_recalls,
-    group_accuracies,
-    join_transitions,
+    actions_as_made,
     labels_from_encoded,
+    reading_scores,
+    recorded_poses,
     travel_of_poses,
-    turns_of_poses,
 )
 from gameworld.models.idm import IDM_REPORT, InverseDynamicsModel, class_weights, idm_loss, mirror
 from training import distributed
@@ -94,24 +90,6 @@ class IDMJob:
     loss: IDMLoss = field(default_factory=IDMLoss)
     validation: IDMValidation = field(default_factory=IDMValidation)
     train: TrainerConfig = field(default_factory=TrainerConfig)
-
-
-def recorded_poses(extras: list[dict]) -> list[dict] | None:
-    """The pose of every frame where the episode recorded one for each (voxel episodes), else None."""
-    if not extras or not all("pose" in extra for extra in extras):
-        return None
-    return [extra["pose"] for extra in extras]
-
-
-def actions_as_made(actions: list[Action], extras: list[dict]) -> list[Action]:
-    """The actions with each camera turn the one the recorded poses show, where every frame has a
-    pose (voxel episodes); as they are otherwise. A player who holds "look up" at the top of the
-    pitch turns no further, and an IDM taught "up" on such a still view learns to guess from the pose."""
-    poses = recorded_poses(extras)
-    if poses is None:
-        return actions
-    turns = turns_of_poses(poses)
-    return [Action(action.keys, (float(p), float(y))) for action, (p, y) in zip(actions, turns, strict=True)]
 
 
 class SmallClips(torch.utils.data.Dataset):
@@ -228,21 +206,6 @@ def augment(frames: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
     return x.clamp(0, 255)
 
 
-def score_clips(idm: InverseDynamicsModel, clips: list[tuple[np.ndarray, ControlLabels]]) -> dict:
-    """Per-group accuracy of the IDM over clips of (frames uint8 [T, H, W, 3], labels), the recall
-    of every camera direction (`camera_directions`) and the camera's accuracy by the turn's distance
-    from the dead zone's edge (`camera_by_margin`)."""
-    predicted, targets = [], []
-    for frames, labels in clips:
-        predicted.append(idm.predict(frames[None])[0])
-        targets.append(labels)
-    predicted, targets = join_transitions(predicted), join_transitions(targets)
-    scores = group_accuracies(predicted, targets, skip_first=False)
-    scores["camera_directions"] = class_recalls(predicted.camera, targets.camera, CAMERA_CLASS_NAMES)
-    scores["camera_by_margin"] = camera_accuracy_by_margin(predicted, targets)
-    return scores
-
-
 class HeldOutAccuracy:
     """Validation: IDM accuracy per group on held-out episodes (rank 0)."""
 
@@ -264,7 +227,9 @@ class HeldOutAccuracy:
     def __call__(self, trainer: Trainer) -> dict[str, float]:
         if not self.clips or not trainer.env.is_main:
             return {}
-        self.last = score_clips(self.eval_idm(trainer), self.clips)
+        idm = self.eval_idm(trainer)
+        self.last = reading_scores([idm.predict(frames[None])[0] for frames, _ in self.clips],
+                                   [labels for _, labels in self.clips])
         out = {f"acc_{name}": self.last[name]["accuracy"] for name in GROUPS}
         out.update({f"balanced_{name}": self.last[name]["balanced"] for name in GROUPS})
         return out

@@ -116,6 +116,24 @@ def turns_of_poses(poses: Sequence[dict]) -> np.ndarray:
     return turns.astype(np.float32)
 
 
+def recorded_poses(extras: list[dict]) -> list[dict] | None:
+    """The pose of every frame where the episode recorded one for each (voxel episodes), else None."""
+    if not extras or not all("pose" in extra for extra in extras):
+        return None
+    return [extra["pose"] for extra in extras]
+
+
+def actions_as_made(actions: list[Action], extras: list[dict]) -> list[Action]:
+    """The actions with each camera turn the one the recorded poses show, where every frame has a
+    pose (voxel episodes); as they are otherwise. A player who holds "look up" at the top of the
+    pitch turns no further, and an IDM taught "up" on such a still view learns to guess from the pose."""
+    poses = recorded_poses(extras)
+    if poses is None:
+        return actions
+    turns = turns_of_poses(poses)
+    return [Action(action.keys, (float(p), float(y))) for action, (p, y) in zip(actions, turns, strict=True)]
+
+
 def travel_of_poses(poses: Sequence[dict]) -> np.ndarray:
     """How far the player went each frame in its own frame of reference, float32 [T, 3] (forward,
     right, up) in blocks, from the positions and yaw the game reports (`x`, `y`, `z`, `yaw`; frame 0:
@@ -195,3 +213,14 @@ def group_accuracies(predicted: ControlLabels, target: ControlLabels, skip_first
         p, t = predicted.group(name)[start:], target.group(name)[start:]
         out[name] = {"accuracy": accuracy(p, t), "balanced": balanced_accuracy(p, t), "frames": int(len(t))}
     return out
+
+
+def reading_scores(predicted: Sequence[ControlLabels], targets: Sequence[ControlLabels]) -> dict:
+    """How an IDM read clips: per group, accuracy and balanced accuracy over every transition of
+    every clip (`join_transitions`); the recall of every camera direction (`camera_directions`) and
+    the camera's accuracy by the turn's distance from the dead zone's edge (`camera_by_margin`)."""
+    predicted, targets = join_transitions(predicted), join_transitions(targets)
+    scores = group_accuracies(predicted, targets, skip_first=False)
+    scores["camera_directions"] = class_recalls(predicted.camera, targets.camera, CAMERA_CLASS_NAMES)
+    scores["camera_by_margin"] = camera_accuracy_by_margin(predicted, targets)
+    return scores
