@@ -1,7 +1,7 @@
 """How well IDMs read held-out episodes: accuracy per key group and camera direction.
 
     python -m eval.idm_accuracy --idm gameworld/pretrained/default/idm --episodes data/idm_val \\
-        --out eval/results/idm_held_out
+        --out eval/results/idm_held_out/natural
 
 Every episode under `--episodes` is read whole by each `--idm` (an IDM directory of one IDM or of
 an ensemble) and scored on all its transitions against the keys held and the camera turns its
