@@ -25,6 +25,10 @@ def smooth_frames(n: int, height: int = 36, width: int = 64, seed: int = 0) -> n
     return np.clip(np.rint(np.stack(frames)), 0, 255).astype(np.uint8)
 
 
+# A tiny `InverseDynamicsModel` (its constructor's keyword arguments) for tests that need one quickly.
+SMALL_IDM = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
+
+
 @pytest.fixture
 def make_frames():
     """`make_frames(n, height=36, width=64, seed=0)` -> uint8 [n, height, width, 3]."""

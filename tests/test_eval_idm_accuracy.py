@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_IDM
 
 from eval.idm_accuracy import main
 from gameworld.data import find_episodes, open_episode
@@ -20,7 +21,6 @@ from gameworld.metrics.controls import (
 from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel
 from gameworld.voxel.episodes import write_voxel_episode
 
-SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 FRAMES = 14
 
 
@@ -37,7 +37,7 @@ def held_out(tmp_path_factory) -> Path:
 def idms(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("idms")
     torch.manual_seed(0)
-    members = [InverseDynamicsModel(**SMALL).eval() for _ in range(2)]
+    members = [InverseDynamicsModel(**SMALL_IDM).eval() for _ in range(2)]
     members[0].save_pretrained(root / "single")
     IDMEnsemble(members).save_pretrained(root / "pair")
     return {"single": root / "single", "pair": root / "pair"}

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
+from conftest import SMALL_IDM
 from safetensors import safe_open
 
 from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel, load_idm
 from training import idm_ensemble
-
-SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 
 
 @pytest.fixture
@@ -18,7 +17,7 @@ def members(tmp_path):
     for seed, flow in ((0, False), (1, True)):
         torch.manual_seed(seed)
         path = tmp_path / f"run{seed}" / "idm"
-        InverseDynamicsModel(**SMALL, flow_terms=flow, mirror_average=True).save_pretrained(path)
+        InverseDynamicsModel(**SMALL_IDM, flow_terms=flow, mirror_average=True).save_pretrained(path)
         (path / idm_ensemble.IDM_REPORT).write_text(json.dumps({"steps": seed}))
         paths.append(path)
     return paths

@@ -4,6 +4,7 @@ bad input."""
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_IDM
 
 from gameworld.actions import Action, ActionSpace
 from gameworld.metrics.controls import (
@@ -31,8 +32,6 @@ from gameworld.models.idm import (
     mirror,
 )
 from gameworld.voxel import VoxelWorld
-
-SMALL = dict(width=32, height=18, frame_channels=(8, 8, 8), pair_channels=(8, 8), hidden_size=16)
 
 
 def test_labels_from_actions_and_from_encoded_rows_agree():
@@ -79,7 +78,7 @@ def test_camera_accuracy_by_margin_bands_frames_by_the_turn_nearest_the_dead_zon
 
 def test_outputs_align_with_transitions_and_survive_save_and_load(tmp_path, make_frames):
     torch.manual_seed(0)
-    idm = InverseDynamicsModel(**SMALL).eval()
+    idm = InverseDynamicsModel(**SMALL_IDM).eval()
     frames = make_frames(7, height=36, width=64)[None]  # resized to 32x18 inside
     out = idm(frames)
     assert (
@@ -125,7 +124,7 @@ def test_direction_heads_decide_the_camera_class_when_the_regression_undershoots
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(make_frames):
     torch.manual_seed(0)
-    idm = InverseDynamicsModel(**SMALL)
+    idm = InverseDynamicsModel(**SMALL_IDM)
     frames = torch.from_numpy(make_frames(6, height=18, width=32))[None]
     actions = [Action.null()] + [Action.of("forward", camera=(0, 3))] * 5
     target = labels_from_actions(actions)
@@ -162,7 +161,7 @@ def test_the_flow_terms_of_a_pair_give_its_shift_to_a_fraction_of_a_pixel(shift)
 
 def test_an_idm_with_flow_terms_reads_clips_and_round_trips(tmp_path, make_frames):
     torch.manual_seed(0)
-    idm = InverseDynamicsModel(**SMALL, flow_terms=True).eval()
+    idm = InverseDynamicsModel(**SMALL_IDM, flow_terms=True).eval()
     frames = make_frames(5, height=18, width=32)[None]
     out = idm(frames)
     idm.save_pretrained(tmp_path / "idm")
@@ -174,8 +173,8 @@ def test_an_idm_with_flow_terms_reads_clips_and_round_trips(tmp_path, make_frame
 
 def test_an_ensemble_reads_from_the_mean_of_its_members_and_round_trips(tmp_path, make_frames):
     torch.manual_seed(0)
-    members = [InverseDynamicsModel(**SMALL, mirror_average=True).eval(),
-               InverseDynamicsModel(**SMALL).eval()]
+    members = [InverseDynamicsModel(**SMALL_IDM, mirror_average=True).eval(),
+               InverseDynamicsModel(**SMALL_IDM).eval()]
     frames = make_frames(9, height=18, width=32)[None]
     ensemble = IDMEnsemble(members).eval()
     first, second = (member.read(frames) for member in members)
@@ -210,7 +209,7 @@ def test_a_bad_idm_directory_is_named(tmp_path):
 
 
 def test_bad_input_is_named():
-    idm = InverseDynamicsModel(**SMALL)
+    idm = InverseDynamicsModel(**SMALL_IDM)
     with pytest.raises(ValueError, match=r"frames \[B, T, H, W, 3\]"):
         idm(np.zeros((2, 18, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="at least 2 frames"):
@@ -281,8 +280,8 @@ def test_mirror_swaps_left_and_right_and_mirrors_back_to_the_start():
 def test_a_mirror_averaged_idm_reads_a_mirrored_clip_as_the_mirrored_actions(make_frames):
     torch.manual_seed(0)
     frames = make_frames(9, height=18, width=32)[None]
-    averaged = InverseDynamicsModel(**SMALL, mirror_average=True).eval()
-    plain = InverseDynamicsModel(**SMALL).eval()
+    averaged = InverseDynamicsModel(**SMALL_IDM, mirror_average=True).eval()
+    plain = InverseDynamicsModel(**SMALL_IDM).eval()
     plain.load_state_dict(averaged.state_dict())
 
     def readings(idm, clip):
@@ -302,8 +301,8 @@ def test_a_reverse_averaged_idm_reads_a_clip_played_backwards_as_the_opposite_tu
     torch.manual_seed(0)
     frames = make_frames(9, height=18, width=32)[None]
     backwards = frames[:, ::-1].copy()
-    averaged = InverseDynamicsModel(**SMALL, reverse_average=True).eval()
-    plain = InverseDynamicsModel(**SMALL).eval()
+    averaged = InverseDynamicsModel(**SMALL_IDM, reverse_average=True).eval()
+    plain = InverseDynamicsModel(**SMALL_IDM).eval()
     plain.load_state_dict(averaged.state_dict())
     ahead, back = averaged.predict(frames)[0], averaged.predict(backwards)[0]
     assert np.abs(ahead.camera_deg).max() > DEAD_ZONE_DEG  # it reads turns, not only still frames
