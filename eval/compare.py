@@ -12,7 +12,6 @@ pair up: the table then also gives each group's run-by-run difference from the f
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -21,8 +20,8 @@ import numpy as np
 
 from gameworld.atomic import write_text_atomic
 from gameworld.metrics.compare import Run, compare, markdown, to_json
-from gameworld.metrics.evaluate import COPY_LAST, finite_or_none
-from gameworld.metrics.report import line_plot
+from gameworld.metrics.evaluate import COPY_LAST
+from gameworld.metrics.report import line_plot, write_json_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(comparison, command)
     write_text_atomic(args.out / "compare.md", text)
-    saved = json.dumps(finite_or_none(to_json(comparison)), indent=1) + "\n"
-    write_text_atomic(args.out / "compare.json", saved)
+    write_json_report(args.out / "compare.json", to_json(comparison))
     curves = {name: mean_curve(runs, "model") for name, runs in groups.items()}
     curves[COPY_LAST] = mean_curve(next(iter(groups.values())), COPY_LAST)
     curves = {name: curve for name, curve in curves.items() if curve}

@@ -15,7 +15,6 @@ training job's own report (`held_out_accuracy.json`) reads only `validation.clip
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
     reading_scores,
 )
+from gameworld.metrics.report import write_json_report
 from gameworld.models.idm import load_idm
 
 GROUP_TITLES = {"move": "forward/back", "strafe": "left/right", "jump": "jump", "attack": "attack",
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(report, command)
     write_text_atomic(args.out / "idm_accuracy.md", text)
-    saved = json.dumps({"command": command, **report}, indent=1) + "\n"
-    write_text_atomic(args.out / "idm_accuracy.json", saved)
+    write_json_report(args.out / "idm_accuracy.json", {"command": command, **report})
     print(text)
     return 0
 

@@ -15,7 +15,6 @@ of the frame its engine samples. Writes `motion_probe.md` and `motion_probe.json
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from dataclasses import asdict
@@ -23,7 +22,6 @@ from pathlib import Path
 
 from gameworld.atomic import write_text_atomic
 from gameworld.engine import WorldEngine
-from gameworld.metrics.evaluate import finite_or_none
 from gameworld.metrics.motion_probe import (
     CONTEXTS,
     PROBE_INPUTS,
@@ -33,6 +31,7 @@ from gameworld.metrics.motion_probe import (
     run_probe,
     x0_predictor,
 )
+from gameworld.metrics.report import write_json_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model": str(args.model), "worlds": args.worlds, "seed_base": args.seed_base,
               "context_frames": context, "engine": {**asdict(engine.settings.sampling), "seed": args.seed},
               "response": results}
-    write_text_atomic(args.out / "motion_probe.json", json.dumps(finite_or_none(report), indent=1) + "\n")
+    write_json_report(args.out / "motion_probe.json", report)
     text = markdown(results, command)
     write_text_atomic(args.out / "motion_probe.md", text)
     print(text)

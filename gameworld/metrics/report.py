@@ -257,10 +257,15 @@ def _motion_table(rows: dict) -> list[str]:
     return lines
 
 
+def write_json_report(path: Path, report: dict) -> None:
+    """`report` as indented JSON at `path`, written atomically; NaN and infinities become null."""
+    write_text_atomic(path, json.dumps(finite_or_none(report), indent=1) + "\n")
+
+
 def write_report(out: Path, results: dict, kept: dict[str, list[np.ndarray]], command: str = "") -> None:
     """results.json, results.md, the PNG plots and grid.mp4 in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "results.json", json.dumps(finite_or_none(results), indent=1) + "\n")
+    write_json_report(out / "results.json", results)
     write_text_atomic(out / "results.md", markdown(results, command))
     rows = results["rows"]
     for metric, title in (("psnr", "PSNR to ground truth (dB)"), ("ssim", "SSIM to ground truth")):
