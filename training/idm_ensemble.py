@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from gameworld.atomic import staged_directory
-from gameworld.models.idm import IDM_REPORT, IDMEnsemble, InverseDynamicsModel, load_idm
+from gameworld.models.idm import IDM_REPORT, IDMEnsemble, InverseDynamicsModel, load_idm, member_folder
 
 
 def make_ensemble(members: list[Path], out: Path, torch_dtype: torch.dtype | None = None) -> IDMEnsemble:
@@ -31,7 +31,7 @@ def make_ensemble(members: list[Path], out: Path, torch_dtype: torch.dtype | Non
         ensemble.save_pretrained(staging)
         for index, path in enumerate(members):
             if (path / IDM_REPORT).is_file():
-                shutil.copy2(path / IDM_REPORT, staging / f"member_{index}")
+                shutil.copy2(path / IDM_REPORT, staging / member_folder(index))
     return ensemble
 
 

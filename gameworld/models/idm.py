@@ -202,10 +202,15 @@ class IDMEnsemble(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
-        names = [f"member_{i}" for i in range(len(self.members))]
+        names = [member_folder(i) for i in range(len(self.members))]
         for name, member in zip(names, self.members, strict=True):
             member.save_pretrained(path / name)
         write_text_atomic(path / ENSEMBLE_FILE, json.dumps({"members": names}, indent=2) + "\n")
+
+
+def member_folder(index: int) -> str:
+    """The folder of an `IDMEnsemble`'s member `index` in its directory."""
+    return f"member_{index}"
 
 
 def load_idm(path: str | Path, torch_dtype: torch.dtype | None = None) -> InverseDynamicsModel | IDMEnsemble:
