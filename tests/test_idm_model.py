@@ -30,6 +30,7 @@ from gameworld.models.idm import (
     idm_loss,
     load_idm,
     mirror,
+    read_windows,
 )
 from gameworld.voxel import VoxelWorld
 
@@ -194,6 +195,53 @@ def test_an_ensemble_reads_from_the_mean_of_its_members_and_round_trips(tmp_path
     assert isinstance(load_idm(tmp_path / "single"), InverseDynamicsModel)
 
 
+@pytest.mark.parametrize("length,window", [(5, 4), (9, 4), (10, 5), (49, 48), (100, 48), (407, 48), (64, 7)])
+def test_read_windows_cover_the_clip_and_hold_each_transition_away_from_their_ends(length, window):
+    starts, owners = read_windows(length, window)
+    assert starts[0] == 0 and starts[-1] == length - window
+    assert all(0 < b - a <= window // 2 for a, b in zip(starts, starts[1:], strict=False))
+    assert owners.shape == (length - 1,) and set(owners.tolist()) == set(range(len(starts)))
+    for transition, owner in enumerate(owners.tolist(), start=1):
+        start = starts[owner]
+        assert start + 1 <= transition <= start + window - 1  # the window holds it
+        from_ends = min(transition - start - 1, start + window - 1 - transition)
+        near_clip_end = min(transition - 1, length - 1 - transition) < window // 2
+        assert near_clip_end or from_ends >= window // 4 - 1
+
+
+def test_a_windowed_idm_reads_each_transition_as_its_window_alone_does(tmp_path, make_frames):
+    torch.manual_seed(0)
+    windowed = InverseDynamicsModel(**SMALL_IDM, mirror_average=True, read_window=8).eval()
+    whole = InverseDynamicsModel(**SMALL_IDM, mirror_average=True).eval()
+    whole.load_state_dict(windowed.state_dict())
+    frames = make_frames(30, height=18, width=32)[None]
+    out = windowed.read(frames)
+    assert out["move"].shape == (1, 29, 3) and out["camera"].shape == (1, 29, 2)
+    starts, owners = read_windows(30, 8)
+    for index, start in enumerate(starts):
+        alone = whole.read(frames[:, start:start + 8])
+        for k in np.flatnonzero(owners == index):
+            for name, value in out.items():
+                torch.testing.assert_close(value[:, k], alone[name][:, k - start], rtol=0, atol=1e-6)
+    # a clip no longer than the window is read whole
+    short = frames[:, :8]
+    for name, value in windowed.read(short).items():
+        torch.testing.assert_close(value, whole.read(short)[name], rtol=0, atol=0)
+
+    # a transition's reading depends on its window only: far frames changed leave it be, which the
+    # whole clip's norms do not (their statistics span every frame)
+    changed = frames.copy()
+    changed[:, 20:] = make_frames(10, height=18, width=32, seed=1)
+    k = 2  # transition 3, read from the first window, frames 0..7
+    assert owners[k] == 0
+    assert torch.equal(windowed.read(changed)["yaw"][:, k], out["yaw"][:, k])
+    assert not torch.equal(whole.read(changed)["yaw"][:, k], whole.read(frames)["yaw"][:, k])
+
+    windowed.save_pretrained(tmp_path / "idm")
+    again = load_idm(tmp_path / "idm").eval()
+    assert again.config.read_window == 8 and len(again.predict(frames)[0]) == 30
+
+
 def test_a_bad_idm_directory_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no IDM here"):
         load_idm(tmp_path)
@@ -216,6 +264,8 @@ def test_bad_input_is_named():
         idm(np.zeros((1, 1, 18, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="width, height >= 16"):
         InverseDynamicsModel(width=8, height=8)
+    with pytest.raises(ValueError, match="read_window must be at least 4 frames"):
+        InverseDynamicsModel(**SMALL_IDM, read_window=3)
 
 
 def test_class_weights_lift_rare_classes_and_power_zero_is_plain_cross_entropy():

@@ -28,6 +28,12 @@ clips at random, and with `mirror_average` the IDM reads a clip as the mean of i
 clip and of the mirrored reading of its mirror. A clip played backwards shows the opposite turns:
 with `reverse_average` the camera is read as the mean of the clip's reading and that of the clip
 played backwards, undone (`reverse`). An `IDMEnsemble` reads a clip with several IDMs at once.
+
+With `read_window`, a clip longer than that many frames is read in windows of it that overlap by
+about half, each transition from the window whose middle it is nearest (`read_windows`). The
+temporal layers' norms take their statistics over the whole clip they are given, so an IDM reads
+best the lengths it was trained on (24-frame clips), not a whole episode at once; and a long
+recording is read in memory bounded by the window.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from gameworld.metrics.controls import BINARY_KEYS, DEAD_ZONE_DEG, KEY_GROUPS, C
 # head name -> number of logits; "pitch"/"yaw" are the 3 axis states of `gameworld.metrics.controls`.
 HEADS: dict[str, int] = {**{name: 3 for name in KEY_GROUPS}, **{name: 1 for name in BINARY_KEYS},
                          "pitch": 3, "yaw": 3, "camera": 2, "travel": 3}
+MIN_READ_WINDOW = 4  # the shortest window that holds every transition nearest its middle
 CAMERA_SCALE_DEG = 10.0  # the camera head regresses degrees / this
 TRAVEL_SCALE = 0.25  # the travel head regresses blocks / this (walking covers 0.22 blocks a tick)
 # The heads a clip played backwards reads as well: those of the camera, whose turns undo themselves.
@@ -82,11 +89,15 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         mirror_average: bool = False,
         flow_terms: bool = False,
         reverse_average: bool = False,
+        read_window: int | None = None,
     ) -> None:
         super().__init__()
         if width < 16 or height < 16 or kernel_size % 2 == 0:
             raise ValueError(f"IDM needs width, height >= 16 and an odd kernel, got {width}x{height}, "
                              f"kernel {kernel_size}")
+        if read_window is not None and read_window < MIN_READ_WINDOW:
+            raise ValueError(f"IDM read_window must be at least {MIN_READ_WINDOW} frames (or null to read "
+                             f"clips whole), got {read_window}")
         layers, cin = [], 3
         for cout in frame_channels:  # each halves the resolution
             layers.append(_conv(cin, cout, 2))
@@ -162,9 +173,26 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
 
     @torch.no_grad()
     def read(self, frames: torch.Tensor | np.ndarray) -> dict[str, torch.Tensor]:
-        """The outputs `predict` decodes: the forward's; with `mirror_average`, the mean of the outputs
-        of the clip and of its mirror, mirrored back; with `reverse_average`, the camera's the mean of
-        that and of the clip played backwards, undone."""
+        """The outputs `predict` decodes, {head: [B, T-1, n]}: the forward's; with `mirror_average`, the
+        mean of the outputs of the clip and of its mirror, mirrored back; with `reverse_average`, the
+        camera's the mean of that and of the clip played backwards, undone; with `read_window`, a
+        longer clip read window by window."""
+        frames = torch.as_tensor(frames)
+        window = self.config.read_window
+        if window is None or frames.ndim != 5 or frames.shape[1] <= window:
+            return self._read_clip(frames)
+        b, t = frames.shape[:2]
+        starts, owners = read_windows(t, window)
+        out: dict[str, torch.Tensor] = {}
+        for index, start in enumerate(starts):
+            transitions = torch.from_numpy(np.flatnonzero(owners == index))  # 0-based: transition k + 1
+            for name, value in self._read_clip(frames[:, start:start + window]).items():  # [B, window-1, n]
+                if name not in out:
+                    out[name] = value.new_empty(b, t - 1, value.shape[-1])
+                out[name][:, transitions] = value[:, transitions - start]
+        return out
+
+    def _read_clip(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self._read_both_ways(frames)
         if self.config.reverse_average:
             backwards = reverse(self._read_both_ways(torch.as_tensor(frames).flip(1)))  # T flipped
@@ -211,6 +239,19 @@ class IDMEnsemble(nn.Module):
 def member_folder(index: int) -> str:
     """The folder of an `IDMEnsemble`'s member `index` in its directory."""
     return f"member_{index}"
+
+
+def read_windows(length: int, window: int) -> tuple[list[int], np.ndarray]:
+    """Windows of `window` frames over a clip of `length` > `window` frames, evenly spaced from its
+    first frame to its last, neighbours overlapping by at least half a window. Returns the first frame
+    of each and, for each transition 1..length-1, the index of the window whose middle it is nearest
+    (ties to the earlier), which holds it: a transition is read about a quarter window or more from
+    its window's ends, where the temporal convolutions see padding, unless it is near the clip's."""
+    count = -(-(length - window) // (window // 2)) + 1  # ceil: starts at most window // 2 apart
+    starts = [round(k * (length - window) / (count - 1)) for k in range(count)]
+    middles = np.asarray(starts) + window / 2  # transition s + window/2 is the middle of window s
+    transitions = np.arange(1, length)
+    return starts, np.abs(transitions[:, None] - middles[None]).argmin(1)
 
 
 def load_idm(path: str | Path, torch_dtype: torch.dtype | None = None) -> InverseDynamicsModel | IDMEnsemble:
