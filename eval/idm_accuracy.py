@@ -3,13 +3,14 @@
     python -m eval.idm_accuracy --idm gameworld/pretrained/default/idm --episodes data/idm_val \\
         --out eval/results/idm_held_out/natural
 
-Every episode under `--episodes` is read whole by each `--idm` (an IDM directory of one IDM or of
-an ensemble) and scored on all its transitions against the keys held and the camera turns its
-recorded poses show (`actions_as_made`; episodes without poses: the turns asked for): accuracy and
-balanced accuracy of forward/back, left/right, jump, attack and the camera's 9 classes, the recall
-of each camera direction, and the camera's accuracy by the turn's distance from the dead zone's
-edge. Writes `idm_accuracy.json` and `idm_accuracy.md` to `--out` and prints the table. The
-training job's own report (`held_out_accuracy.json`) reads only `validation.clips` clips.
+Every episode under `--episodes` is read by each `--idm` (an IDM directory of one IDM or of an
+ensemble) as one clip, in windows where the IDM has a `read_window`, and scored on all its
+transitions against the keys held and the camera turns its recorded poses show (`actions_as_made`;
+episodes without poses: the turns asked for): accuracy and balanced accuracy of forward/back,
+left/right, jump, attack and the camera's 9 classes, the recall of each camera direction, and the
+camera's accuracy by the turn's distance from the dead zone's edge. Writes `idm_accuracy.json`
+and `idm_accuracy.md` to `--out` and prints the table. The training job's own report
+(`held_out_accuracy.json`) reads only `validation.clips` clips.
 """
 
 from __future__ import annotations
