@@ -34,7 +34,7 @@ from gameworld.metrics.controls import (
     reading_scores,
 )
 from gameworld.metrics.report import write_json_report
-from gameworld.models.idm import load_idm
+from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel, load_idm
 
 GROUP_TITLES = {"move": "forward/back", "strafe": "left/right", "jump": "jump", "attack": "attack",
                 "camera": "camera"}
@@ -60,9 +60,15 @@ def read_episode(path: Path) -> tuple[np.ndarray, ControlLabels]:
     return episode.read_frames(0, len(episode)), labels
 
 
+def read_windows_of(idm: InverseDynamicsModel | IDMEnsemble) -> list[int | None]:
+    """The `read_window` of each IDM read (an ensemble's members; None: clips read whole)."""
+    members = idm.members if isinstance(idm, IDMEnsemble) else [idm]
+    return [member.config.read_window for member in members]
+
+
 def score(idm_dirs: list[str], source: str) -> dict:
-    """{"episodes", "episode_count", "transitions", "idms": {dir: `reading_scores`}}; each episode is
-    decoded once and read by every IDM."""
+    """{"episodes", "episode_count", "transitions", "read_windows": {dir: `read_windows_of`},
+    "idms": {dir: `reading_scores`}}; each episode is decoded once and read by every IDM."""
     paths = find_episodes(source)
     if not paths:
         raise FileNotFoundError(f"{source}: no episodes found")
@@ -76,13 +82,15 @@ def score(idm_dirs: list[str], source: str) -> dict:
             readings[path].append(idm.predict(torch.from_numpy(frames)[None])[0])
     scores = {path: reading_scores(readings[path], targets) for path in idm_dirs}
     transitions = sum(len(labels.move) - 1 for labels in targets)
-    return {"episodes": source, "episode_count": len(targets), "transitions": transitions, "idms": scores}
+    windows = {path: read_windows_of(idm) for path, idm in idms.items()}
+    return {"episodes": source, "episode_count": len(targets), "transitions": transitions,
+            "read_windows": windows, "idms": scores}
 
 
 def markdown(report: dict, command: str) -> str:
     """The report as a Markdown table: per IDM, accuracy / balanced accuracy per group."""
     margins = list(next(iter(report["idms"].values()))["camera_by_margin"])
-    head = ["IDM", *(GROUP_TITLES[name] for name in GROUPS)]
+    head = ["IDM", "read", *(GROUP_TITLES[name] for name in GROUPS)]
     head += [f"camera, {margin} deg from the edge" for margin in margins]
     lines = [
         f"# IDM accuracy on held-out episodes ({report['episodes']})",
@@ -100,7 +108,8 @@ def markdown(report: dict, command: str) -> str:
         cells = [f"{scores[name]['accuracy']:.3f} / {scores[name]['balanced']:.3f}" for name in GROUPS]
         for band in scores["camera_by_margin"].values():
             cells.append("-" if band["accuracy"] is None else f"{band['accuracy']:.3f} ({band['frames']})")
-        lines.append(f"| `{path}` | " + " | ".join(cells) + " |")
+        read = ", ".join("whole" if w is None else f"{w}-frame windows" for w in report["read_windows"][path])
+        lines.append(f"| `{path}` | {read} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -37,7 +37,8 @@ def held_out(tmp_path_factory) -> Path:
 def idms(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("idms")
     torch.manual_seed(0)
-    members = [InverseDynamicsModel(**SMALL_IDM).eval() for _ in range(2)]
+    members = [InverseDynamicsModel(**SMALL_IDM).eval(),
+               InverseDynamicsModel(**SMALL_IDM, read_window=8).eval()]  # the second reads in windows
     members[0].save_pretrained(root / "single")
     IDMEnsemble(members).save_pretrained(root / "pair")
     return {"single": root / "single", "pair": root / "pair"}
@@ -69,6 +70,7 @@ def test_the_cli_scores_every_transition_of_every_episode_with_each_idm(held_out
     report = json.loads((out / "idm_accuracy.json").read_text())
     assert report["episode_count"] == 2 and report["transitions"] == 2 * (FRAMES - 1)
     assert list(report["idms"]) == [str(idms["single"]), str(idms["pair"])]
+    assert report["read_windows"] == {str(idms["single"]): [None], str(idms["pair"]): [None, 8]}
     assert report["command"].startswith("python -m eval.idm_accuracy --idm")
 
     idm = InverseDynamicsModel.from_pretrained(idms["single"]).eval()
@@ -81,7 +83,8 @@ def test_the_cli_scores_every_transition_of_every_episode_with_each_idm(held_out
     assert report["idms"][str(idms["single"])] == expected
     assert report["idms"][str(idms["pair"])] != expected  # the pair reads with both members
     table = (out / "idm_accuracy.md").read_text()
-    assert table.count(f"| `{idms['single']}` |") == 1 and table.count(f"| `{idms['pair']}` |") == 1
+    assert table.count(f"| `{idms['single']}` | whole |") == 1
+    assert table.count(f"| `{idms['pair']}` | whole, 8-frame windows |") == 1
     accuracy = expected["move"]["accuracy"]
     assert f"{accuracy:.3f} / {expected['move']['balanced']:.3f}" in table
 
