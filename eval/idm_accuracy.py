@@ -108,7 +108,8 @@ def markdown(report: dict, command: str) -> str:
         cells = [f"{scores[name]['accuracy']:.3f} / {scores[name]['balanced']:.3f}" for name in GROUPS]
         for band in scores["camera_by_margin"].values():
             cells.append("-" if band["accuracy"] is None else f"{band['accuracy']:.3f} ({band['frames']})")
-        read = ", ".join("whole" if w is None else f"{w}-frame windows" for w in report["read_windows"][path])
+        windows = dict.fromkeys(report["read_windows"][path])  # each member's, once, in order
+        read = ", ".join("whole" if w is None else f"{w}-frame windows" for w in windows)
         lines.append(f"| `{path}` | {read} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
