@@ -266,6 +266,8 @@ def test_bad_input_is_named():
         InverseDynamicsModel(width=8, height=8)
     with pytest.raises(ValueError, match="read_window must be at least 4 frames"):
         InverseDynamicsModel(**SMALL_IDM, read_window=3)
+    with pytest.raises(ValueError, match="window 8, length 8"):
+        read_windows(8, 8)
 
 
 def test_class_weights_lift_rare_classes_and_power_zero_is_plain_cross_entropy():

@@ -247,6 +247,9 @@ def read_windows(length: int, window: int) -> tuple[list[int], np.ndarray]:
     of each and, for each transition 1..length-1, the index of the window whose middle it is nearest
     (ties to the earlier), which holds it: a transition is read about a quarter window or more from
     its window's ends, where the temporal convolutions see padding, unless it is near the clip's."""
+    if not MIN_READ_WINDOW <= window < length:
+        raise ValueError(f"read_windows needs {MIN_READ_WINDOW} <= window < length, got window {window}, "
+                         f"length {length}")
     count = -(-(length - window) // (window // 2)) + 1  # ceil: starts at most window // 2 apart
     starts = [round(k * (length - window) / (count - 1)) for k in range(count)]
     middles = np.asarray(starts) + window / 2  # transition s + window/2 is the middle of window s
