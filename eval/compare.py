@@ -12,7 +12,6 @@ pair up: the table then also gives each group's run-by-run difference from the f
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 from gameworld.atomic import write_text_atomic
 from gameworld.metrics.compare import Run, compare, markdown, to_json
 from gameworld.metrics.evaluate import COPY_LAST
-from gameworld.metrics.report import line_plot, write_json_report
+from gameworld.metrics.report import command_line, line_plot, write_json_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +46,7 @@ def mean_curve(runs: list[Run], row: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m eval.compare " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = command_line("eval.compare", argv)
     try:
         groups = {}
         for name, *reports in args.group:

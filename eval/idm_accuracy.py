@@ -16,7 +16,6 @@ and `idm_accuracy.md` to `--out` and prints the table. The training job's own re
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from gameworld.metrics.controls import (
     labels_from_actions,
     reading_scores,
 )
-from gameworld.metrics.report import write_json_report
+from gameworld.metrics.report import command_line, write_json_report
 from gameworld.models.idm import IDMEnsemble, InverseDynamicsModel, load_idm
 
 GROUP_TITLES = {"move": "forward/back", "strafe": "left/right", "jump": "jump", "attack": "attack",
@@ -116,7 +115,7 @@ def markdown(report: dict, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m eval.idm_accuracy " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = command_line("eval.idm_accuracy", argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

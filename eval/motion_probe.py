@@ -15,7 +15,6 @@ of the frame its engine samples. Writes `motion_probe.md` and `motion_probe.json
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +30,7 @@ from gameworld.metrics.motion_probe import (
     run_probe,
     x0_predictor,
 )
-from gameworld.metrics.report import write_json_report
+from gameworld.metrics.report import command_line, write_json_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,7 +69,7 @@ def markdown(results: dict, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m eval.motion_probe " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = command_line("eval.motion_probe", argv)
     try:
         engine = WorldEngine.from_pretrained(args.model, device=args.device, seed=args.seed)
         tokenizer, model = engine.tokenizer, engine.model

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +38,7 @@ from gameworld.metrics.evaluate import (
 from gameworld.metrics.fvd import I3DFeatures
 from gameworld.metrics.lpips import LPIPS
 from gameworld.metrics.protocol import PROTOCOLS, Protocol
-from gameworld.metrics.report import gameworld_names, write_mp4, write_report
+from gameworld.metrics.report import command_line, gameworld_names, write_mp4, write_report
 from gameworld.modeldir import read_config, resolve_model_dir
 from gameworld.models.idm import load_idm
 from gameworld.motion_prior import add_motion_prior_arguments, motion_prior_settings
@@ -102,7 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python -m eval.score " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = command_line("eval.score", argv)
     try:
         model_dir = resolve_model_dir(args.model)
         config = read_config(model_dir)

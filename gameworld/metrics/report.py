@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -255,6 +257,11 @@ def _motion_table(rows: dict) -> list[str]:
     for name, response in scored.items():
         lines.append("| " + " | ".join([name, *(_fmt(response[g]) for g in MOTION_GROUPS)]) + " |")
     return lines
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+    """The command that made a report: `python -m module` and its arguments (`argv`, else the process's)."""
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def write_json_report(path: Path, report: dict) -> None:
