@@ -25,7 +25,6 @@ from gameworld.models.idm import (
     IDMEnsemble,
     InverseDynamicsModel,
     class_weights,
-    correlation,
     decode_outputs,
     flow_terms,
     idm_loss,
@@ -171,39 +170,6 @@ def test_an_idm_with_flow_terms_reads_clips_and_round_trips(tmp_path, make_frame
     assert again.config.flow_terms and again.motion_encoder[0][0].in_channels == 11
     for name, value in again(frames).items():
         torch.testing.assert_close(value, out[name], rtol=0, atol=1e-6)
-
-
-@pytest.mark.parametrize("shift", [(0, 0), (2, -3), (-1, 1), (3, 3)])
-def test_the_correlation_of_two_maps_peaks_at_the_cells_the_content_moved(shift):
-    dy, dx = shift
-    radius = 3
-    torch.manual_seed(0)
-    before = torch.randn(2, 16, 9, 16)
-    after = torch.roll(before, shifts=(dy, dx), dims=(-2, -1))  # content moves down dy, right dx cells
-    volume = correlation(before, after, radius)  # [2, 49, 9, 16]
-    inside = volume[..., radius:-radius, radius:-radius]  # cells whose every neighbour exists
-    peak = (dy + radius) * (2 * radius + 1) + (dx + radius)
-    assert (inside.argmax(1) == peak).all()
-    itself = inside[:, peak]  # each cell's cosine with itself
-    torch.testing.assert_close(itself, torch.ones_like(itself))
-    assert inside.abs().max() <= 1 + 1e-6
-    assert (volume[:, 0, 0, :] == 0).all()  # (dy, dx) = (-r, -r) from the top row: past the border
-
-
-def test_an_idm_with_a_correlation_reads_clips_and_round_trips(tmp_path, make_frames):
-    torch.manual_seed(0)
-    idm = InverseDynamicsModel(**SMALL_IDM, correlation_radius=2).eval()
-    frames = make_frames(5, height=18, width=32)[None]
-    out = idm(frames)
-    plain = InverseDynamicsModel(**SMALL_IDM).pair_encoder[0][0].in_channels
-    assert idm.pair_encoder[0][0].in_channels == plain + 25
-    idm.save_pretrained(tmp_path / "idm")
-    again = InverseDynamicsModel.from_pretrained(tmp_path / "idm").eval()
-    assert again.config.correlation_radius == 2
-    for name, value in again(frames).items():
-        torch.testing.assert_close(value, out[name], rtol=0, atol=1e-6)
-    with pytest.raises(ValueError, match="correlation_radius"):
-        InverseDynamicsModel(**SMALL_IDM, correlation_radius=-1)
 
 
 def test_an_ensemble_reads_from_the_mean_of_its_members_and_round_trips(tmp_path, make_frames):

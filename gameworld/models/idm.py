@@ -18,11 +18,7 @@ encoder sees both frames at full IDM resolution before any downsampling: a camer
 moves the picture by a pixel or two, which the per-frame maps (1/8 resolution) alone blur away.
 With the `flow_terms` option the motion encoder also gets each pair's Lucas-Kanade products: a
 patch's sum of them gives its least-squares shift to a fraction of a pixel, where a convolution of
-the two frames can find the gradients and the change but not multiply them. Those see a pixel or
-two of motion; a quick turn moves the picture by tens of pixels (20 degrees is 18 of 72 rows), more
-than the convolutions reach. With `correlation_radius` r the pair encoder also gets the cost volume
-of the two frames' maps: the cosine of each cell of the first with the cells up to r away in the
-second (`correlation`), so a shift of several cells shows as the displacement that matches best.
+the two frames can find the gradients and the change but not multiply them.
 
 Besides the labels it is scored on, the IDM regresses the player's travel in each transition
 (forward, right, up, from the recorded poses where an episode has them): a dense target that teaches
@@ -94,7 +90,6 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         flow_terms: bool = False,
         reverse_average: bool = False,
         read_window: int | None = None,
-        correlation_radius: int = 0,
     ) -> None:
         super().__init__()
         if width < 16 or height < 16 or kernel_size % 2 == 0:
@@ -103,9 +98,6 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         if read_window is not None and read_window < MIN_READ_WINDOW:
             raise ValueError(f"IDM read_window must be at least {MIN_READ_WINDOW} frames (or null to read "
                              f"clips whole), got {read_window}")
-        if correlation_radius < 0:
-            raise ValueError(f"IDM correlation_radius must be 0 (off) or a number of cells, "
-                             f"got {correlation_radius}")
         layers, cin = [], 3
         for cout in frame_channels:  # each halves the resolution
             layers.append(_conv(cin, cout, 2))
@@ -116,7 +108,7 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
             motion.append(_conv(channels, cout, 2))
             channels = cout
         self.motion_encoder = nn.Sequential(*motion)
-        pair, cin = [], 4 * cin + (2 * correlation_radius + 1) ** 2 * (correlation_radius > 0)
+        pair, cin = [], 4 * cin
         for cout in pair_channels:
             pair.append(_conv(cin, cout, 2))
             cin = cout
@@ -166,11 +158,7 @@ class InverseDynamicsModel(ModelMixin, ConfigMixin):
         pixels = [images[:, :-1], images[:, 1:]] + ([flow_terms(images)] if self.config.flow_terms else [])
         pixels = torch.cat(pixels, dim=2).flatten(0, 1)  # [B*(T-1), 6 (+5), h, w]
         motion = self.motion_encoder(pixels).unflatten(0, (b, t - 1))  # [B, T-1, C, h', w']
-        pairs = [before, after, after - before, motion]
-        if self.config.correlation_radius:
-            pairs.append(correlation(before.flatten(0, 1), after.flatten(0, 1),
-                                     self.config.correlation_radius).unflatten(0, (b, t - 1)))
-        pairs = torch.cat(pairs, dim=2).flatten(0, 1)  # [B*(T-1), 4C (+(2r+1)^2), h', w']
+        pairs = torch.cat([before, after, after - before, motion], dim=2).flatten(0, 1)  # [B*(T-1), 4C, ...]
         x = self.project(self.pair_encoder(pairs).flatten(1)).unflatten(0, (b, t - 1))  # [B, T-1, D]
         x = x.transpose(1, 2)  # [B, D, T-1]
         for conv, norm in zip(self.temporal, self.norms, strict=True):
@@ -298,17 +286,6 @@ def flow_terms(images: torch.Tensor) -> torch.Tensor:
     gx = (mean[..., 1:-1, 2:] - mean[..., 1:-1, :-2]) / 2
     gy = (mean[..., 2:, 1:-1] - mean[..., :-2, 1:-1]) / 2
     return FLOW_TERMS_SCALE * torch.stack([gx * change, gy * change, gx * gx, gy * gy, gx * gy], dim=2)
-
-
-def correlation(before: torch.Tensor, after: torch.Tensor, radius: int) -> torch.Tensor:
-    """Feature maps [N, C, h, w] of two frames -> their cost volume [N, (2r+1)^2, h, w]: channel
-    (dy + r) * (2r + 1) + (dx + r) holds the cosine of each cell of `before` with the cell (dy, dx)
-    away in `after` (0 past the border). Content that moved by (dy, dx) cells peaks there."""
-    before, after = F.normalize(before, dim=1), F.normalize(after, dim=1)
-    h, w = before.shape[-2:]
-    padded = F.pad(after, (radius, radius, radius, radius))  # [N, C, h + 2r, w + 2r]
-    span = range(2 * radius + 1)
-    return torch.stack([(before * padded[..., dy:dy + h, dx:dx + w]).sum(1) for dy in span for dx in span], 1)
 
 
 def mirror(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
